@@ -1,0 +1,169 @@
+# SPDX-License-Identifier: ISC
+# sockserverd - one GNU Makefile for the daemon, the plugins, the tests and
+# the install.  The user owns CFLAGS, CPPFLAGS and LDFLAGS; project flags
+# live in their own variables (redis style).
+
+VERSION		= 0.1.0
+
+PREFIX		?= /usr/local
+SBINDIR		?= $(PREFIX)/sbin
+LIBDIR		?= $(PREFIX)/lib
+INCLUDEDIR	?= $(PREFIX)/include
+SYSCONFDIR	?= $(PREFIX)/etc
+MANDIR		?= $(PREFIX)/share/man
+UNITDIR		?= $(LIBDIR)/systemd/system
+HANDLERDIR	?= $(LIBDIR)/sockserverd/handlers
+DESTDIR		?=
+
+CC		?= cc
+PKG_CONFIG	?= pkg-config
+INSTALL		?= install
+
+STD	= -std=c11 -D_GNU_SOURCE
+WARN	= -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes \
+	  -Wmissing-declarations -Wshadow -Wpointer-arith -Wcast-qual \
+	  -Wformat=2 -Werror=format-security -Wno-missing-field-initializers
+OPT	= -O2 -g
+HARDEN	= -D_FORTIFY_SOURCE=2 -fstack-protector-strong
+ifeq ($(DEBUG),1)
+OPT	= -O0 -g3
+HARDEN	= -fstack-protector-strong
+endif
+ifeq ($(WERROR),1)
+WARN	+= -Werror
+endif
+ifneq ($(SANITIZER),)
+SAN	= -fsanitize=$(SANITIZER) -fno-sanitize-recover=all \
+	  -fno-omit-frame-pointer
+endif
+
+CONFIG_CFLAGS	?= $(shell $(PKG_CONFIG) --cflags libconfig 2>/dev/null)
+CONFIG_LIBS	?= $(shell $(PKG_CONFIG) --libs libconfig 2>/dev/null || echo -lconfig)
+EV_CFLAGS	?= $(shell $(PKG_CONFIG) --cflags libev 2>/dev/null)
+EV_LIBS		?= $(shell $(PKG_CONFIG) --libs libev 2>/dev/null || echo -lev)
+CHECK_CFLAGS	?= $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
+CHECK_LIBS	?= $(shell $(PKG_CONFIG) --libs check 2>/dev/null || echo -lcheck)
+
+PATHS	= -DSSD_VERSION='"$(VERSION)"' -DSSD_SYSCONFDIR='"$(SYSCONFDIR)"' \
+	  -DSSD_HANDLERDIR='"$(HANDLERDIR)"'
+FINAL_CFLAGS	= $(STD) $(WARN) $(OPT) $(HARDEN) $(SAN) -MMD -MP \
+		  -Iinclude $(CONFIG_CFLAGS) $(EV_CFLAGS) $(CPPFLAGS) $(CFLAGS)
+FINAL_LDFLAGS	= $(SAN) $(LDFLAGS)
+LIBS		= $(EV_LIBS) $(CONFIG_LIBS) -lm -ldl -lpthread
+
+B	= build
+CORE_SRCS	= $(filter-out daemon/main.c, $(wildcard daemon/*.c))
+HANDLER_SRCS	= $(wildcard handlers/*.c)
+CORE_OBJS	= $(CORE_SRCS:%.c=$(B)/%.o) $(HANDLER_SRCS:%.c=$(B)/%.o)
+PLUGIN_SRCS	= $(wildcard handlers/examples/*.c)
+PLUGINS		= $(PLUGIN_SRCS:handlers/examples/%.c=$(B)/plugins/%.so)
+UNIT_SRCS	= $(wildcard tests/unit/*.c)
+UNIT_OBJS	= $(UNIT_SRCS:%.c=$(B)/%.o)
+GENERATED	= $(B)/man/sockserverd.8 $(B)/man/sockserverd.conf.5 \
+		  $(B)/sockserverd.pc
+DEPS_OK		= $(B)/.deps-build
+CHECK_DEPS_OK	= $(B)/.deps-check
+
+.PHONY: all check unit integration run install lint clean distclean deps
+
+all: sockserverd $(PLUGINS) $(GENERATED)
+
+# Installs (or names) missing packages once; see scripts/deps.sh.
+$(DEPS_OK):
+	@scripts/deps.sh build
+	@mkdir -p $(B) && touch $@
+$(CHECK_DEPS_OK):
+	@scripts/deps.sh check
+	@mkdir -p $(B) && touch $@
+deps: $(CHECK_DEPS_OK)
+
+$(B)/%.o: %.c | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CC) $(FINAL_CFLAGS) $(PATHS) -c -o $@ $<
+
+# Compiled-in handlers: the same source as a plugin, built the other way.
+$(B)/handlers/%.o: handlers/%.c | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CC) $(FINAL_CFLAGS) -DSSD_BUILTIN -c -o $@ $<
+
+$(B)/libcore.a: $(CORE_OBJS)
+	rm -f $@
+	ar rcs $@ $^
+
+# Plugins see only ssd_* (exports.list); the daemon's objects all come
+# from libcore.a, which -Wl,--whole-archive keeps whole for plugins.
+sockserverd: $(B)/daemon/main.o $(B)/libcore.a daemon/exports.list
+	$(CC) $(FINAL_LDFLAGS) -Wl,--dynamic-list=daemon/exports.list \
+	    -o $@ $(B)/daemon/main.o -Wl,--whole-archive $(B)/libcore.a \
+	    -Wl,--no-whole-archive $(LIBS)
+
+$(B)/plugins/%.so: handlers/examples/%.c include/sockserverd.h | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CC) $(FINAL_CFLAGS) -fPIC -shared -fvisibility=hidden \
+	    -o $@ $< $(CONFIG_LIBS)
+
+# One sed rule fills every .in file with the same paths as the binary.
+SUBST	= sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	      -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@HANDLERDIR@|$(HANDLERDIR)|g' \
+	      -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@PREFIX@|$(PREFIX)|g' \
+	      -e 's|@VERSION@|$(VERSION)|g'
+$(B)/man/%: man/%.in Makefile
+	@mkdir -p $(dir $@)
+	$(SUBST) $< > $@
+$(B)/sockserverd.pc: sockserverd.pc.in Makefile
+	@mkdir -p $(dir $@)
+	$(SUBST) $< > $@
+
+$(B)/tests/unit/check_sockserverd: $(UNIT_OBJS) $(B)/libcore.a
+	$(CC) $(FINAL_LDFLAGS) -o $@ $(UNIT_OBJS) $(B)/libcore.a $(CHECK_LIBS) \
+	    $(LIBS)
+$(B)/tests/unit/%.o: tests/unit/%.c | $(CHECK_DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CC) $(FINAL_CFLAGS) $(CHECK_CFLAGS) -Idaemon -c -o $@ $<
+
+check: $(CHECK_DEPS_OK) all unit integration
+
+unit: $(B)/tests/unit/check_sockserverd
+	$(B)/tests/unit/check_sockserverd
+
+integration: sockserverd $(PLUGINS) | $(CHECK_DEPS_OK)
+	python3 tests/integration/run.py
+
+run: all
+	./sockserverd -c conf/demo.conf
+
+install: all
+	$(INSTALL) -D -m 755 sockserverd $(DESTDIR)$(SBINDIR)/sockserverd
+	$(INSTALL) -D -m 644 include/sockserverd.h \
+	    $(DESTDIR)$(INCLUDEDIR)/sockserverd.h
+	$(INSTALL) -D -m 644 $(B)/sockserverd.pc \
+	    $(DESTDIR)$(LIBDIR)/pkgconfig/sockserverd.pc
+	$(INSTALL) -d $(DESTDIR)$(HANDLERDIR)
+	for p in $(PLUGINS); do \
+	    $(INSTALL) -m 755 $$p $(DESTDIR)$(HANDLERDIR)/ || exit 1; done
+	$(INSTALL) -D -m 644 $(B)/man/sockserverd.8 \
+	    $(DESTDIR)$(MANDIR)/man8/sockserverd.8
+	$(INSTALL) -D -m 644 $(B)/man/sockserverd.conf.5 \
+	    $(DESTDIR)$(MANDIR)/man5/sockserverd.conf.5
+	test -e $(DESTDIR)$(SYSCONFDIR)/sockserverd.conf || \
+	    $(INSTALL) -D -m 644 conf/sockserverd.conf \
+	    $(DESTDIR)$(SYSCONFDIR)/sockserverd.conf
+
+lint: all
+	@if command -v mandoc >/dev/null; then \
+	    mandoc -Tlint -W warning $(GENERATED:$(B)/sockserverd.pc=); \
+	else \
+	    for m in $(filter $(B)/man/%, $(GENERATED)); do \
+	    groff -mdoc -ww -z $$m || exit 1; done; fi
+	-cppcheck -q --enable=warning,portability --std=c11 -Iinclude daemon handlers
+	-shellcheck scripts/*.sh .ci/run
+	-clang-format --dry-run daemon/*.c handlers/*.c 2>&1 | tail -n 3
+
+clean:
+	rm -rf $(B)/daemon $(B)/handlers $(B)/plugins $(B)/tests $(B)/man \
+	    $(B)/libcore.a $(B)/sockserverd.pc sockserverd
+
+distclean: clean
+	rm -rf $(B)
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -1,0 +1,764 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * config.c - libconfig file -> struct config, with complete validation.
+ * Every problem is collected as "FILE:LINE: message" in a struct diag; this
+ * file never logs, never exits and never touches a socket, so that -t can
+ * list every problem and a reload can reject a bad file harmlessly.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+
+/* One source file's lines, to re-read integer literals (see below). */
+struct config_src {
+	char		*s_name;
+	char		*s_text;
+	char		**s_lines;
+	size_t		 s_nlines;
+};
+
+struct config_ctx {
+	struct config		*c_cfg;
+	struct diag		*c_diag;
+	struct config_src	*c_srcs;
+	size_t			 c_nsrcs;
+};
+
+static const char *const config_model_names[] = {
+	[CONC_SYNC] = "sync",
+	[CONC_THREAD] = "thread",
+	[CONC_FORK] = "fork",
+	[CONC_EVENT] = "event",
+};
+
+/* Models this build can run; the others are refused with a clear error. */
+static const bool config_model_available[] = {
+	[CONC_SYNC] = true,
+	[CONC_THREAD] = false,
+	[CONC_FORK] = false,
+	[CONC_EVENT] = false,
+};
+
+const char *
+config_model_name(enum conc_model m)
+{
+	return config_model_names[m];
+}
+
+static const char *const config_global_keys[] = {
+	"handler_dir", "user", "group", "pid_file", "log_level", "log_target",
+	"shutdown_timeout", "max_connections", "listeners", NULL
+};
+
+static const char *const config_listener_keys[] = {
+	"name", "family", "type", "address", "port", "queue_size",
+	"reuse_address", "reuse_port", "v6only", "timeout", "concurrency",
+	"max_connections", "max_packet_size", "handler", "options", "allow",
+	"deny", "unix_mode", "max_per_source", "workers", "proxy_protocol",
+	NULL
+};
+
+static bool
+config_key_is_known(const char *const *keys, const char *name)
+{
+	for (; *keys != NULL; keys++)
+		if (strcmp(*keys, name) == 0)
+			return true;
+	return false;
+}
+
+static void
+config_check_keys(struct config_ctx *c, const config_setting_t *group,
+    const char *const *keys, const char *what)
+{
+	int n = config_setting_length(group);
+
+	for (int i = 0; i < n; i++) {
+		config_setting_t *s = config_setting_get_elem(group, (unsigned)i);
+		const char *name = config_setting_name(s);
+
+		if (name != NULL && !config_key_is_known(keys, name))
+			diag_setting(c->c_diag, s, "unknown %ssetting \"%s\"",
+			    what, name);
+	}
+}
+
+/*
+ * libconfig 1.5 parses integer literals with 32-bit arithmetic and wraps
+ * silently (4294967297 reads back as 1, 99999999999999999999 as -1).  So
+ * the literal is read again from the source line and parsed as 64 bits;
+ * when it is there and disagrees with libconfig, the literal wins.
+ */
+static struct config_src *
+config_src_get(struct config_ctx *c, const char *name)
+{
+	struct config_src	*src;
+	FILE			*fp;
+	size_t			 cap = 0, len = 0, n;
+	char			 buf[4096];
+
+	for (size_t i = 0; i < c->c_nsrcs; i++)
+		if (strcmp(c->c_srcs[i].s_name, name) == 0)
+			return &c->c_srcs[i];
+	c->c_srcs = xreallocarray(c->c_srcs, c->c_nsrcs + 1,
+	    sizeof(*c->c_srcs));
+	src = &c->c_srcs[c->c_nsrcs++];
+	memset(src, 0, sizeof(*src));
+	src->s_name = xstrdup(name);
+	if ((fp = fopen(name, "r")) == NULL)
+		return src;
+	src->s_text = NULL;
+	while ((n = fread(buf, 1, sizeof(buf), fp)) > 0) {
+		if (len + n + 1 > cap) {
+			cap = (len + n + 1) * 2;
+			src->s_text = xreallocarray(src->s_text, cap, 1);
+		}
+		memcpy(src->s_text + len, buf, n);
+		len += n;
+	}
+	fclose(fp);
+	if (src->s_text == NULL)
+		return src;
+	src->s_text[len] = '\0';
+	for (char *p = src->s_text, *nl; p != NULL; p = nl) {
+		nl = strchr(p, '\n');
+		if (nl != NULL)
+			*nl++ = '\0';
+		src->s_lines = xreallocarray(src->s_lines, src->s_nlines + 1,
+		    sizeof(char *));
+		src->s_lines[src->s_nlines++] = p;
+	}
+	return src;
+}
+
+static void
+config_src_free(struct config_ctx *c)
+{
+	for (size_t i = 0; i < c->c_nsrcs; i++) {
+		free(c->c_srcs[i].s_name);
+		free(c->c_srcs[i].s_text);
+		free(c->c_srcs[i].s_lines);
+	}
+	free(c->c_srcs);
+}
+
+/*
+ * Finds "name = literal" or "name : literal" on the setting's line and
+ * parses the literal as 64 bits.  Returns 0 with *v, 1 if the literal
+ * overflows 64 bits, -1 if it cannot be found (then libconfig's value
+ * stands).
+ */
+static int
+config_int_literal(struct config_ctx *c, const config_setting_t *s,
+    long long *v)
+{
+	const char		*file = config_setting_source_file(s);
+	const char		*name = config_setting_name(s);
+	unsigned		 line = config_setting_source_line(s);
+	struct config_src	*src;
+	const char		*p;
+	size_t			 nlen;
+
+	if (file == NULL || name == NULL || line == 0)
+		return -1;
+	src = config_src_get(c, file);
+	if (line > src->s_nlines)
+		return -1;
+	nlen = strlen(name);
+	for (p = src->s_lines[line - 1]; (p = strstr(p, name)) != NULL;
+	    p += nlen) {
+		const char	*q = p + nlen;
+		char		*end;
+		bool		 neg = false;
+		unsigned long long u;
+
+		if (p != src->s_lines[line - 1] &&
+		    (isalnum((unsigned char)p[-1]) || p[-1] == '_' ||
+		    p[-1] == '-' || p[-1] == '*'))
+			continue;
+		while (*q == ' ' || *q == '\t')
+			q++;
+		if (*q != '=' && *q != ':')
+			continue;
+		q++;
+		while (*q == ' ' || *q == '\t')
+			q++;
+		if (*q == '-' || *q == '+')
+			neg = *q++ == '-';
+		if (!isdigit((unsigned char)*q))
+			return -1;
+		errno = 0;
+		u = strtoull(q, &end, 0);
+		if (errno == ERANGE ||
+		    u > (neg ? (unsigned long long)LLONG_MAX + 1 :
+		    (unsigned long long)LLONG_MAX))
+			return 1;
+		*v = neg ? (long long)(0 - u) : (long long)u;
+		return 0;
+	}
+	return -1;
+}
+
+static const char *
+config_type_name(int type)
+{
+	switch (type) {
+	case CONFIG_TYPE_INT:
+	case CONFIG_TYPE_INT64:
+		return "an integer";
+	case CONFIG_TYPE_FLOAT:
+		return "a number";
+	case CONFIG_TYPE_STRING:
+		return "a string";
+	case CONFIG_TYPE_BOOL:
+		return "a boolean (true or false)";
+	case CONFIG_TYPE_GROUP:
+		return "a group";
+	case CONFIG_TYPE_ARRAY:
+		return "an array";
+	case CONFIG_TYPE_LIST:
+		return "a list";
+	}
+	return "a setting";
+}
+
+static bool
+config_expect(struct config_ctx *c, const config_setting_t *s, int type)
+{
+	int t = config_setting_type(s);
+
+	if (t == type || (type == CONFIG_TYPE_INT && t == CONFIG_TYPE_INT64) ||
+	    (type == CONFIG_TYPE_FLOAT && (t == CONFIG_TYPE_INT ||
+	    t == CONFIG_TYPE_INT64)))
+		return true;
+	diag_setting(c->c_diag, s, "\"%s\" must be %s, not %s",
+	    config_setting_name(s), config_type_name(type),
+	    config_type_name(t));
+	return false;
+}
+
+/* The helpers below return true when the key is present and valid. */
+static bool
+config_get_string(struct config_ctx *c, const config_setting_t *g,
+    const char *key, const config_setting_t **s_r, const char **v)
+{
+	const config_setting_t *s = config_setting_get_member(g, key);
+
+	if (s_r != NULL)
+		*s_r = s;
+	if (s == NULL || !config_expect(c, s, CONFIG_TYPE_STRING))
+		return false;
+	*v = config_setting_get_string(s);
+	if (**v == '\0') {
+		diag_setting(c->c_diag, s, "\"%s\" must not be empty", key);
+		return false;
+	}
+	return true;
+}
+
+static bool
+config_get_int(struct config_ctx *c, const config_setting_t *g,
+    const char *key, long long min, long long max, long *v)
+{
+	const config_setting_t	*s = config_setting_get_member(g, key);
+	long long		 ll;
+	int			 rc;
+
+	if (s == NULL || !config_expect(c, s, CONFIG_TYPE_INT))
+		return false;
+	ll = config_setting_get_int64(s);
+	rc = config_int_literal(c, s, &ll);
+	if (rc == 1) {
+		diag_setting(c->c_diag, s, "\"%s\" must be between %lld and "
+		    "%lld (the value does not fit in 64 bits)", key, min, max);
+		return false;
+	}
+	if (ll < min || ll > max) {
+		diag_setting(c->c_diag, s, "\"%s\" must be between %lld and "
+		    "%lld, not %lld", key, min, max, ll);
+		return false;
+	}
+	*v = (long)ll;
+	return true;
+}
+
+static bool
+config_get_float(struct config_ctx *c, const config_setting_t *g,
+    const char *key, double min, double max, double *v)
+{
+	const config_setting_t	*s = config_setting_get_member(g, key);
+	double			 d;
+	long long		 ll;
+
+	if (s == NULL || !config_expect(c, s, CONFIG_TYPE_FLOAT))
+		return false;
+	if (config_setting_type(s) == CONFIG_TYPE_FLOAT)
+		d = config_setting_get_float(s);
+	else {
+		ll = config_setting_get_int64(s);
+		if (config_int_literal(c, s, &ll) == 1)
+			ll = LLONG_MAX;
+		d = (double)ll;
+	}
+	if (!(d >= min && d <= max)) {
+		diag_setting(c->c_diag, s, "\"%s\" must be between %g and %g, "
+		    "not %g", key, min, max, d);
+		return false;
+	}
+	*v = d;
+	return true;
+}
+
+static bool
+config_get_bool(struct config_ctx *c, const config_setting_t *g,
+    const char *key, bool *v)
+{
+	const config_setting_t *s = config_setting_get_member(g, key);
+
+	if (s == NULL || !config_expect(c, s, CONFIG_TYPE_BOOL))
+		return false;
+	*v = config_setting_get_bool(s) != 0;
+	return true;
+}
+
+/* Returns the index of s in names[], or -1 after a diagnostic. */
+static int
+config_get_enum(struct config_ctx *c, const config_setting_t *g,
+    const char *key, const char *const *names, size_t n, const char *list)
+{
+	const config_setting_t	*s;
+	const char		*v;
+
+	if (!config_get_string(c, g, key, &s, &v))
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (names[i] != NULL && strcmp(names[i], v) == 0)
+			return (int)i;
+	diag_setting(c->c_diag, s, "\"%s\" must be %s, not \"%s\"", key, list,
+	    v);
+	return -1;
+}
+
+static bool
+config_listener_name_is_valid(const char *s)
+{
+	if (*s == '\0')
+		return false;
+	for (; *s != '\0'; s++)
+		if (!isalnum((unsigned char)*s) && *s != '_' && *s != '.' &&
+		    *s != '-')
+			return false;
+	return true;
+}
+
+static void
+config_cidrs(struct config_ctx *c, const config_setting_t *g, const char *key,
+    struct cidr **list_r, size_t *n_r)
+{
+	const config_setting_t	*s = config_setting_get_member(g, key);
+	int			 n;
+
+	*list_r = NULL;
+	*n_r = 0;
+	if (s == NULL)
+		return;
+	if (config_setting_type(s) != CONFIG_TYPE_ARRAY &&
+	    config_setting_type(s) != CONFIG_TYPE_LIST) {
+		diag_setting(c->c_diag, s, "\"%s\" must be an array of "
+		    "strings, such as [\"10.0.0.0/8\", \"::1\"]", key);
+		return;
+	}
+	n = config_setting_length(s);
+	*list_r = xcalloc((size_t)n, sizeof(struct cidr));
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(s,
+		    (unsigned)i);
+
+		if (config_setting_type(e) != CONFIG_TYPE_STRING) {
+			diag_setting(c->c_diag, e, "\"%s\" must be an array of "
+			    "strings, such as [\"10.0.0.0/8\", \"::1\"]", key);
+			continue;
+		}
+		if (acl_parse(config_setting_get_string(e),
+		    &(*list_r)[*n_r]) == -1) {
+			diag_setting(c->c_diag, e, "\"%s\" entry \"%s\" is not "
+			    "an IP address or CIDR block", key,
+			    config_setting_get_string(e));
+			continue;
+		}
+		(*n_r)++;
+	}
+}
+
+static const char *const config_family_names[] = { "inet", "inet6", "unix" };
+static const int config_family_values[] = { AF_INET, AF_INET6, AF_UNIX };
+static const char *const config_type_names[] = { "stream", "dgram" };
+
+/* A key that only makes sense for some listeners. */
+static void
+config_not_for(struct config_ctx *c, const config_setting_t *g,
+    const char *key, const char *why)
+{
+	const config_setting_t *s = config_setting_get_member(g, key);
+
+	if (s != NULL)
+		diag_setting(c->c_diag, s, "\"%s\" %s", key, why);
+}
+
+static struct listener *
+config_listener(struct config_ctx *c, const config_setting_t *g)
+{
+	struct listener		*l;
+	const config_setting_t	*s;
+	const char		*v;
+	size_t			 before = c->c_diag->d_count;
+	long			 n;
+	int			 i;
+	char			 err[256];
+
+	l = xcalloc(1, sizeof(*l));
+	l->l_config = c->c_cfg;
+	l->l_setting = g;
+	l->l_family = AF_UNSPEC;
+	l->l_type = SOCK_STREAM;
+	l->l_port = -1;
+	l->l_queue_size = 128;
+	l->l_reuse_address = true;
+	l->l_v6only = true;
+	l->l_timeout = 60.0;
+	l->l_model = CONC_EVENT;
+	l->l_max_packet_size = 8192;
+	l->l_unix_mode = 0666;
+	l->l_workers = 1;
+
+	if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
+		diag_setting(c->c_diag, g, "each listener must be a group "
+		    "{ ... }, not %s", config_type_name(config_setting_type(g)));
+		return l;
+	}
+	config_check_keys(c, g, config_listener_keys, "listener ");
+
+	if (config_get_string(c, g, "name", &s, &v)) {
+		if (!config_listener_name_is_valid(v))
+			diag_setting(c->c_diag, s, "listener name \"%s\" may "
+			    "contain only A-Z a-z 0-9 _ . -", v);
+		else
+			l->l_name = xstrdup(v);
+	} else if (s == NULL)
+		diag_setting(c->c_diag, g, "listener has no \"name\"");
+
+	if ((i = config_get_enum(c, g, "family", config_family_names, 3,
+	    "inet, inet6 or unix")) >= 0)
+		l->l_family = config_family_values[i];
+	if ((i = config_get_enum(c, g, "type", config_type_names, 2,
+	    "stream or dgram")) >= 0)
+		l->l_type = i == 0 ? SOCK_STREAM : SOCK_DGRAM;
+	if (config_get_string(c, g, "address", &s, &v))
+		l->l_address = xstrdup(v);
+	else if (s == NULL)
+		diag_setting(c->c_diag, g, "listener%s%s has no \"address\"",
+		    l->l_name != NULL ? " " : "",
+		    l->l_name != NULL ? l->l_name : "");
+	if (config_get_int(c, g, "port", 0, 65535, &n))
+		l->l_port = (int)n;
+	if (config_get_int(c, g, "queue_size", 1, 65535, &n))
+		l->l_queue_size = (int)n;
+	config_get_bool(c, g, "reuse_address", &l->l_reuse_address);
+	config_get_bool(c, g, "reuse_port", &l->l_reuse_port);
+	config_get_bool(c, g, "v6only", &l->l_v6only);
+	config_get_float(c, g, "timeout", 0, 31536000, &l->l_timeout);
+	if ((i = config_get_enum(c, g, "concurrency", config_model_names, 4,
+	    "sync, thread, fork or event")) >= 0) {
+		l->l_model = (enum conc_model)i;
+	}
+	if (config_get_int(c, g, "max_connections", 0, INT_MAX, &n))
+		l->l_max_connections = n;
+	if (config_get_int(c, g, "max_packet_size", 1, 65535, &n))
+		l->l_max_packet_size = (size_t)n;
+	if (config_get_string(c, g, "handler", &s, &v)) {
+		l->l_handler_setting = s;
+		if (v[0] != '/' && !loader_name_is_valid(v))
+			diag_setting(c->c_diag, s, "handler \"%s\" must be a "
+			    "name (A-Z a-z 0-9 _ -) or an absolute path to a "
+			    ".so file", v);
+		else
+			l->l_handler_spec = xstrdup(v);
+	} else if (s == NULL)
+		diag_setting(c->c_diag, g, "listener%s%s has no \"handler\"",
+		    l->l_name != NULL ? " " : "",
+		    l->l_name != NULL ? l->l_name : "");
+	if ((s = config_setting_get_member(g, "options")) != NULL &&
+	    config_expect(c, s, CONFIG_TYPE_GROUP))
+		l->l_options = s;
+	config_cidrs(c, g, "allow", &l->l_allow, &l->l_nallow);
+	config_cidrs(c, g, "deny", &l->l_deny, &l->l_ndeny);
+	if (config_get_string(c, g, "unix_mode", &s, &v)) {
+		char		*end;
+		unsigned long	 mode;
+
+		errno = 0;
+		mode = strtoul(v, &end, 8);
+		if (errno != 0 || *end != '\0' || mode > 07777 ||
+		    !isdigit((unsigned char)v[0]))
+			diag_setting(c->c_diag, s, "\"unix_mode\" must be an "
+			    "octal mode such as \"0660\", not \"%s\"", v);
+		else
+			l->l_unix_mode = (mode_t)mode;
+	}
+	if (config_get_int(c, g, "max_per_source", 0, INT_MAX, &n))
+		l->l_max_per_source = n;
+	if (config_get_int(c, g, "workers", 1, 1024, &n))
+		l->l_workers = n;
+	config_get_bool(c, g, "proxy_protocol", &l->l_proxy_protocol);
+
+	/* Keys that the rest of the listener rules out. */
+	if (l->l_type == SOCK_STREAM)
+		config_not_for(c, g, "max_packet_size", "applies to dgram "
+		    "listeners only");
+	if (l->l_type == SOCK_DGRAM)
+		config_not_for(c, g, "proxy_protocol", "applies to stream "
+		    "listeners only");
+	if (l->l_model != CONC_EVENT)
+		config_not_for(c, g, "workers", "applies to concurrency "
+		    "\"event\" only");
+	if ((s = config_setting_get_member(g, "concurrency")) != NULL &&
+	    !config_model_available[l->l_model])
+		diag_setting(c->c_diag, s, "concurrency \"%s\" is not "
+		    "available in this version of sockserverd (use \"sync\")",
+		    config_model_names[l->l_model]);
+	else if (s == NULL && !config_model_available[l->l_model])
+		diag_setting(c->c_diag, g, "the default concurrency \"%s\" is "
+		    "not available in this version of sockserverd: set "
+		    "concurrency = \"sync\"", config_model_names[l->l_model]);
+	if (l->l_proxy_protocol)
+		diag_setting(c->c_diag, config_setting_get_member(g,
+		    "proxy_protocol"), "\"proxy_protocol\" is not supported "
+		    "by this version of sockserverd");
+	if (l->l_max_per_source != 0)
+		diag_setting(c->c_diag, config_setting_get_member(g,
+		    "max_per_source"), "\"max_per_source\" is not supported "
+		    "by this version of sockserverd");
+
+	/* Address, family and port together, once each is valid. */
+	if (l->l_address == NULL || c->c_diag->d_count != before)
+		return l;
+	if (l->l_family == AF_UNSPEC)
+		l->l_family = addr_guess_family(l->l_address);
+	if (l->l_family == AF_UNIX) {
+		config_not_for(c, g, "port", "does not apply to unix "
+		    "listeners");
+		config_not_for(c, g, "v6only", "applies to inet6 listeners "
+		    "only");
+		config_not_for(c, g, "reuse_port", "does not apply to unix "
+		    "listeners");
+	} else {
+		config_not_for(c, g, "unix_mode", "applies to unix listeners "
+		    "only");
+		if (l->l_port < 0) {
+			diag_setting(c->c_diag, g, "listener %s has no "
+			    "\"port\" (required for inet and inet6)",
+			    l->l_name);
+			return l;
+		}
+	}
+	if (c->c_diag->d_count != before)
+		return l;
+	if (addr_resolve(l->l_family, l->l_address, l->l_port, &l->l_addr,
+	    &l->l_addrlen, err, sizeof(err)) == -1) {
+		diag_setting(c->c_diag, config_setting_get_member(g,
+		    "address"), "%s", err);
+		return l;
+	}
+	l->l_family = l->l_addr.ss_family;
+	if (l->l_family != AF_INET6)
+		config_not_for(c, g, "v6only", "applies to inet6 listeners "
+		    "only");
+	return l;
+}
+
+static void
+config_listener_free(struct listener *l)
+{
+	free(l->l_name);
+	free(l->l_address);
+	free(l->l_handler_spec);
+	free(l->l_allow);
+	free(l->l_deny);
+	free(l);
+}
+
+static void
+config_globals(struct config_ctx *c, const config_setting_t *root)
+{
+	struct config		*cf = c->c_cfg;
+	const config_setting_t	*s;
+	const char		*v;
+	long			 n;
+
+	config_check_keys(c, root, config_global_keys, "");
+	if (config_get_string(c, root, "handler_dir", &s, &v)) {
+		if (v[0] != '/')
+			diag_setting(c->c_diag, s, "\"handler_dir\" must be an "
+			    "absolute path, not \"%s\"", v);
+		else {
+			free(cf->cf_handler_dir);
+			cf->cf_handler_dir = xstrdup(v);
+		}
+	}
+	if (config_get_string(c, root, "user", &s, &v))
+		cf->cf_user = xstrdup(v);
+	if (config_get_string(c, root, "group", &s, &v))
+		cf->cf_group = xstrdup(v);
+	if (config_get_string(c, root, "pid_file", &s, &v)) {
+		if (v[0] != '/')
+			diag_setting(c->c_diag, s, "\"pid_file\" must be an "
+			    "absolute path, not \"%s\"", v);
+		else
+			cf->cf_pid_file = xstrdup(v);
+	}
+	if (config_get_string(c, root, "log_level", &s, &v)) {
+		int level = log_level_parse(v);
+
+		if (level == -1)
+			diag_setting(c->c_diag, s, "\"log_level\" must be "
+			    "error, warning, notice, info or debug, not "
+			    "\"%s\"", v);
+		else
+			cf->cf_log_level = level;
+	}
+	if (config_get_string(c, root, "log_target", &s, &v)) {
+		if (strcmp(v, "stderr") == 0)
+			cf->cf_log_target = LOG_TARGET_STDERR;
+		else if (strcmp(v, "syslog") == 0)
+			cf->cf_log_target = LOG_TARGET_SYSLOG;
+		else
+			diag_setting(c->c_diag, s, "\"log_target\" must be "
+			    "stderr or syslog, not \"%s\"", v);
+	}
+	config_get_float(c, root, "shutdown_timeout", 0, 86400,
+	    &cf->cf_shutdown_timeout);
+	if (config_get_int(c, root, "max_connections", 0, INT_MAX, &n))
+		cf->cf_max_connections = n;
+}
+
+static void
+config_listeners(struct config_ctx *c, const config_setting_t *root,
+    const char *path)
+{
+	struct config		*cf = c->c_cfg;
+	const config_setting_t	*list;
+	struct listener		*l, *o;
+	int			 n;
+
+	list = config_setting_get_member(root, "listeners");
+	if (list == NULL) {
+		diag_add(c->c_diag, path, 1, "no \"listeners\" list: "
+		    "nothing to serve");
+		return;
+	}
+	if (config_setting_type(list) != CONFIG_TYPE_LIST) {
+		diag_setting(c->c_diag, list, "\"listeners\" must be a list "
+		    "of groups: listeners = ( { ... }, { ... } );");
+		return;
+	}
+	n = config_setting_length(list);
+	if (n == 0) {
+		diag_setting(c->c_diag, list, "\"listeners\" is empty: "
+		    "nothing to serve");
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		l = config_listener(c, config_setting_get_elem(list,
+		    (unsigned)i));
+		if (l->l_name != NULL) {
+			TAILQ_FOREACH(o, &cf->cf_listeners, l_entry) {
+				if (o->l_name == NULL ||
+				    strcmp(o->l_name, l->l_name) != 0)
+					continue;
+				diag_setting(c->c_diag, l->l_setting,
+				    "duplicate listener name \"%s\" (first "
+				    "defined at line %d)", l->l_name,
+				    config_setting_source_line(o->l_setting));
+				break;
+			}
+		}
+		TAILQ_INSERT_TAIL(&cf->cf_listeners, l, l_entry);
+		cf->cf_nlisteners++;
+	}
+}
+
+int
+config_load(const char *path, struct config **cfg_r, struct diag *d)
+{
+	struct config		*cf;
+	struct config_ctx	 ctx;
+	FILE			*fp;
+	size_t			 before = d->d_count;
+	char			*dir;
+
+	*cfg_r = NULL;
+	cf = xcalloc(1, sizeof(*cf));
+	cf->cf_path = xstrdup(path);
+	cf->cf_handler_dir = xstrdup(SSD_HANDLERDIR);
+	cf->cf_log_level = LOG_INFO;
+	cf->cf_log_target = LOG_TARGET_STDERR;
+	cf->cf_shutdown_timeout = 10.0;
+	TAILQ_INIT(&cf->cf_listeners);
+	config_init(&cf->cf_lc);
+
+	/* libconfig reports a missing file as a bare I/O error: say why. */
+	if ((fp = fopen(path, "r")) == NULL) {
+		diag_add(d, path, 0, "cannot open: %s", strerror(errno));
+		goto fail;
+	}
+	fclose(fp);
+	dir = xstrdup(path);
+	config_set_include_dir(&cf->cf_lc, dirname(dir));
+	free(dir);
+	if (config_read_file(&cf->cf_lc, path) == CONFIG_FALSE) {
+		diag_add(d, config_error_file(&cf->cf_lc) != NULL ?
+		    config_error_file(&cf->cf_lc) : path,
+		    config_error_line(&cf->cf_lc), "%s",
+		    config_error_text(&cf->cf_lc));
+		goto fail;
+	}
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.c_cfg = cf;
+	ctx.c_diag = d;
+	config_globals(&ctx, config_root_setting(&cf->cf_lc));
+	config_listeners(&ctx, config_root_setting(&cf->cf_lc), path);
+	config_src_free(&ctx);
+	if (d->d_count != before)
+		goto fail;
+	*cfg_r = cf;
+	return 0;
+fail:
+	config_free(cf);
+	return -1;
+}
+
+void
+config_free(struct config *cf)
+{
+	struct listener *l, *tmp;
+
+	if (cf == NULL)
+		return;
+	TAILQ_FOREACH_SAFE(l, &cf->cf_listeners, l_entry, tmp) {
+		TAILQ_REMOVE(&cf->cf_listeners, l, l_entry);
+		config_listener_free(l);
+	}
+	config_destroy(&cf->cf_lc);
+	free(cf->cf_path);
+	free(cf->cf_handler_dir);
+	free(cf->cf_user);
+	free(cf->cf_group);
+	free(cf->cf_pid_file);
+	free(cf);
+}

@@ -1,0 +1,216 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * daemon.h - internal types and prototypes of sockserverd, grouped by the
+ * file that defines them.  Nothing here needs the event loop: the loop-side
+ * types live in server.h, so the pure modules (diag, addr, acl, config,
+ * loader) and their unit tests stay loop-free.
+ */
+#ifndef DAEMON_H
+#define DAEMON_H
+
+#include <sys/types.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <sys/un.h>
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <libconfig.h>
+#include <sockserverd.h>
+
+#include "log.h"
+#include "xmalloc.h"
+
+#ifndef TAILQ_FOREACH_SAFE
+#define TAILQ_FOREACH_SAFE(var, head, field, tvar)			\
+	for ((var) = TAILQ_FIRST(head);					\
+	    (var) != NULL && ((tvar) = TAILQ_NEXT(var, field), 1);	\
+	    (var) = (tvar))
+#endif
+
+#define container_of(ptr, type, member)					\
+	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
+#define SSD_ASSERT(x) do {						\
+	if (!(x)) {							\
+		log_errorx("assertion failed at %s:%d: %s",		\
+		    __FILE__, __LINE__, #x);				\
+		abort();						\
+	}								\
+} while (0)
+
+enum { EXIT_OK = 0, EXIT_CONFIG = 1, EXIT_USAGE = 2 };
+
+#ifndef SSD_VERSION
+#define SSD_VERSION "0.1.0"
+#endif
+#ifndef SSD_SYSCONFDIR
+#define SSD_SYSCONFDIR "/usr/local/etc"
+#endif
+#ifndef SSD_HANDLERDIR
+#define SSD_HANDLERDIR "/usr/local/lib/sockserverd/handlers"
+#endif
+#define SSD_DEFAULT_CONFIG SSD_SYSCONFDIR "/sockserverd.conf"
+
+/* Longest "[v6addr%scope]:port" or "unix" that addr_format writes. */
+#define ADDR_STRLEN 80
+
+/* diag.c: diagnostics collected as "FILE:LINE: message" */
+struct diag {
+	char	**d_msgs;
+	size_t	  d_count;
+};
+void	diag_init(struct diag *);
+/* frees every message */
+void	diag_fini(struct diag *);
+void	diag_add(struct diag *, const char *file, int line, const char *fmt,
+	    ...) __attribute__((format(printf, 4, 5)));
+/* FILE:LINE taken from the setting; file "?" when libconfig has none */
+void	diag_setting(struct diag *, const config_setting_t *,
+	    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void	diag_vsetting(struct diag *, const config_setting_t *,
+	    const char *fmt, va_list) __attribute__((format(printf, 3, 0)));
+/* writes every message, one per line */
+void	diag_print(const struct diag *, FILE *);
+/* logs every message at error */
+void	diag_log(const struct diag *);
+
+/* addr.c: socket addresses, no I/O but name resolution */
+/* Formats sa as "1.2.3.4:5", "[::1]:5" or "unix" into buf (ADDR_STRLEN). */
+void	addr_format(const struct sockaddr *, socklen_t, char *buf, size_t);
+/* Formats a listener's local address: ip:port, a unix path or @name. */
+void	addr_format_local(const struct sockaddr *, socklen_t, char *buf,
+	    size_t);
+/* AF_INET/AF_INET6 for an IP literal, AF_UNIX for "/..." or "@...",
+ * AF_UNSPEC for anything else (a host name). */
+int	addr_guess_family(const char *address);
+/*
+ * Resolves address (IP literal, host name, "*", unix path, "@abstract")
+ * for family (AF_UNSPEC: from the address) into ss/len.  On failure returns
+ * -1 with a message in err.
+ */
+int	addr_resolve(int family, const char *address, int port,
+	    struct sockaddr_storage *ss, socklen_t *len_r, char *err,
+	    size_t errlen);
+
+/* acl.c: CIDR parsing and matching, pure functions */
+struct cidr {
+	int	c_family;		/* AF_INET or AF_INET6 */
+	uint8_t	c_addr[16];		/* masked network address */
+	int	c_bits;
+};
+/* Parses "10.0.0.0/8", "::1/128" or a bare address. 0 ok, -1 invalid. */
+int	acl_parse(const char *, struct cidr *);
+/* true if sa (v4-mapped v6 treated as v4) lies in any of the n cidrs */
+bool	acl_match(const struct cidr *, size_t n, const struct sockaddr *);
+
+/* loader.c: handler resolution */
+/* true for [A-Za-z0-9_-]+ */
+bool	loader_name_is_valid(const char *);
+/*
+ * Resolves a listener's handler setting: a compiled-in name, a plugin
+ * name in handler_dir, or an absolute path to a .so.  Returns the handler
+ * and sets *dl_r to the dlopen handle (NULL for builtins) which the
+ * caller releases with loader_close(); on failure NULL with err set.
+ */
+const struct ssd_handler *loader_open(const char *spec,
+	    const char *handler_dir, void **dl_r, char *err, size_t errlen);
+void	loader_close(void *dl);
+/* iterates the compiled-in handlers: NULL after the last */
+const struct ssd_handler *loader_builtin(size_t i);
+/* prints the -L listing to fp */
+void	loader_list(const char *handler_dir, FILE *fp);
+
+/* config.c */
+struct lrun;
+
+enum conc_model {
+	CONC_SYNC,
+	CONC_THREAD,
+	CONC_FORK,
+	CONC_EVENT,
+};
+
+struct listener {
+	TAILQ_ENTRY(listener)	 l_entry;
+	struct config		*l_config;
+	const config_setting_t	*l_setting;	/* the listener's group */
+	char			*l_name;
+	int			 l_family;	/* AF_INET, AF_INET6, AF_UNIX */
+	int			 l_type;	/* SOCK_STREAM, SOCK_DGRAM */
+	char			*l_address;
+	int			 l_port;
+	int			 l_queue_size;
+	bool			 l_reuse_address;
+	bool			 l_reuse_port;
+	bool			 l_v6only;
+	double			 l_timeout;	/* seconds; 0 = never */
+	enum conc_model		 l_model;
+	long			 l_max_connections;	/* 0 = none */
+	size_t			 l_max_packet_size;
+	char			*l_handler_spec;
+	const config_setting_t	*l_handler_setting;
+	const config_setting_t	*l_options;	/* NULL if none */
+	struct cidr		*l_allow;
+	size_t			 l_nallow;
+	struct cidr		*l_deny;
+	size_t			 l_ndeny;
+	mode_t			 l_unix_mode;
+	long			 l_max_per_source;
+	long			 l_workers;
+	bool			 l_proxy_protocol;
+	struct sockaddr_storage	 l_addr;	/* resolved */
+	socklen_t		 l_addrlen;
+
+	/* filled by server_prepare(): */
+	const struct ssd_handler *l_handler;
+	void			*l_dl;		/* plugin handle or NULL */
+	void			*l_instance;
+	bool			 l_inited;
+
+	/* runtime, owned by server.c/listener.c */
+	struct lrun		*l_run;
+};
+TAILQ_HEAD(listener_list, listener);
+
+struct config {
+	char			*cf_path;	/* as given */
+	config_t		 cf_lc;		/* kept: options point into it */
+	char			*cf_handler_dir;
+	char			*cf_user;
+	char			*cf_group;
+	char			*cf_pid_file;
+	int			 cf_log_level;
+	enum log_target		 cf_log_target;
+	double			 cf_shutdown_timeout;
+	long			 cf_max_connections;
+	struct listener_list	 cf_listeners;
+	size_t			 cf_nlisteners;
+};
+
+/*
+ * Reads and validates path.  Every problem is added to d as FILE:LINE:
+ * message.  Returns 0 and a config the caller frees with config_free(), or
+ * -1 (and *cfg_r NULL).  Never exits, never binds.
+ */
+int	config_load(const char *path, struct config **cfg_r, struct diag *);
+void	config_free(struct config *);
+/* "sync", "thread", ...: the name of a model */
+const char *config_model_name(enum conc_model);
+
+/* handler.c: handler instances (init/fini) and ssd_option_error */
+/*
+ * Resolves and initialises the handler of every listener of cfg.  Problems
+ * go to d.  Returns 0 or -1; on -1 everything already initialised has been
+ * finalised again.
+ */
+int	handler_prepare(struct config *, struct diag *);
+/* calls fini for every initialised listener and releases plugins */
+void	handler_release(struct config *);
+
+#endif /* DAEMON_H */

@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * diag.c - a list of "FILE:LINE: message" diagnostics.  Config loading and
+ * handler init add to it instead of logging or exiting, so that -t can print
+ * every problem and a reload can reject a config without side effects.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+
+void
+diag_init(struct diag *d)
+{
+	d->d_msgs = NULL;
+	d->d_count = 0;
+}
+
+void
+diag_fini(struct diag *d)
+{
+	for (size_t i = 0; i < d->d_count; i++)
+		free(d->d_msgs[i]);
+	free(d->d_msgs);
+	diag_init(d);
+}
+
+static void
+diag_vadd(struct diag *d, const char *file, int line, const char *fmt,
+    va_list ap)
+{
+	char	 msg[1024];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	d->d_msgs = xreallocarray(d->d_msgs, d->d_count + 1,
+	    sizeof(*d->d_msgs));
+	d->d_msgs[d->d_count++] = xasprintf("%s:%d: %s",
+	    file != NULL ? file : "?", line, msg);
+}
+
+void
+diag_add(struct diag *d, const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	diag_vadd(d, file, line, fmt, ap);
+	va_end(ap);
+}
+
+void
+diag_vsetting(struct diag *d, const config_setting_t *s, const char *fmt,
+    va_list ap)
+{
+	diag_vadd(d, config_setting_source_file(s),
+	    config_setting_source_line(s), fmt, ap);
+}
+
+void
+diag_setting(struct diag *d, const config_setting_t *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	diag_vsetting(d, s, fmt, ap);
+	va_end(ap);
+}
+
+void
+diag_print(const struct diag *d, FILE *fp)
+{
+	for (size_t i = 0; i < d->d_count; i++)
+		fprintf(fp, "%s\n", d->d_msgs[i]);
+}
+
+void
+diag_log(const struct diag *d)
+{
+	for (size_t i = 0; i < d->d_count; i++)
+		log_errorx("%s", d->d_msgs[i]);
+}

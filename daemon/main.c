@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * main.c - command line, start-up order and exit status.  Nothing else:
+ * every other daemon object links into the unit tests without this file.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "server.h"
+
+static void __attribute__((noreturn))
+usage(FILE *fp, int status)
+{
+	fprintf(fp, "usage: sockserverd [-c FILE] [-t] [-L] [-D] [-p FILE] "
+	    "[-l LEVEL] [-V] [-h]\n");
+	if (status == EXIT_OK)
+		fprintf(fp,
+		    "  -c, --config FILE      configuration file "
+		    "(default %s)\n"
+		    "  -t, --test             check the configuration and "
+		    "exit\n"
+		    "  -L, --list-handlers    list the available handlers\n"
+		    "  -D, --daemonize        detach from the terminal\n"
+		    "  -p, --pid-file FILE    write the pid to FILE\n"
+		    "  -l, --log-level LEVEL  error, warning, notice, info "
+		    "or debug\n"
+		    "  -V, --version          print the version\n"
+		    "  -h, --help             print this help\n",
+		    SSD_DEFAULT_CONFIG);
+	exit(status);
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "test", no_argument, NULL, 't' },
+		{ "list-handlers", no_argument, NULL, 'L' },
+		{ "daemonize", no_argument, NULL, 'D' },
+		{ "pid-file", required_argument, NULL, 'p' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char	*path = SSD_DEFAULT_CONFIG, *pid_file = NULL;
+	struct config	*cf = NULL;
+	struct diag	 d;
+	bool		 test = false, list = false, daemonize = false;
+	int		 ch, level = -1, status;
+
+	log_init(LOG_INFO, LOG_TARGET_STDERR);
+	while ((ch = getopt_long(argc, argv, "c:tLDp:l:Vh", longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 't':
+			test = true;
+			break;
+		case 'L':
+			list = true;
+			break;
+		case 'D':
+			daemonize = true;
+			break;
+		case 'p':
+			pid_file = optarg;
+			break;
+		case 'l':
+			if ((level = log_level_parse(optarg)) == -1) {
+				fprintf(stderr, "sockserverd: -l: unknown log "
+				    "level \"%s\" (error, warning, notice, "
+				    "info, debug)\n", optarg);
+				usage(stderr, EXIT_USAGE);
+			}
+			break;
+		case 'V':
+			printf("sockserverd %s (handler ABI %d)\n",
+			    SSD_VERSION, SSD_ABI_VERSION);
+			return EXIT_OK;
+		case 'h':
+			usage(stdout, EXIT_OK);
+		default:
+			usage(stderr, EXIT_USAGE);
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "sockserverd: unexpected argument \"%s\"\n",
+		    argv[optind]);
+		usage(stderr, EXIT_USAGE);
+	}
+	if (level != -1)
+		log_setlevel(level);
+
+	diag_init(&d);
+	if (config_load(path, &cf, &d) == 0)
+		handler_prepare(cf, &d);
+	if (list) {
+		loader_list(cf != NULL ? cf->cf_handler_dir : SSD_HANDLERDIR,
+		    stdout);
+		if (cf != NULL)
+			handler_release(cf);
+		config_free(cf);
+		diag_fini(&d);
+		return EXIT_OK;
+	}
+	if (d.d_count > 0) {
+		if (test)
+			diag_print(&d, stderr);
+		else
+			diag_log(&d);
+		diag_fini(&d);
+		config_free(cf);
+		return EXIT_CONFIG;
+	}
+	diag_fini(&d);
+	if (test) {
+		printf("configuration OK\n");
+		handler_release(cf);
+		config_free(cf);
+		return EXIT_OK;
+	}
+
+	log_init(level != -1 ? level : cf->cf_log_level, cf->cf_log_target);
+	if (daemonize || pid_file != NULL || cf->cf_pid_file != NULL ||
+	    cf->cf_user != NULL || cf->cf_group != NULL) {
+		log_errorx("%s: -D, -p, pid_file, user and group are not "
+		    "supported by this version of sockserverd", path);
+		handler_release(cf);
+		config_free(cf);
+		return EXIT_CONFIG;
+	}
+	if (server_start(cf) == -1) {
+		handler_release(cf);
+		config_free(cf);
+		return EXIT_CONFIG;
+	}
+	status = server_run();
+	if (server.s_nactive == 0) {
+		handler_release(cf);
+		config_free(cf);
+	}
+	return status;
+}

@@ -1,0 +1,366 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * request.c - the request life cycle (setup; try handle finally finish) and
+ * the public ssd_* functions handlers call.  I/O is non-blocking underneath:
+ * on EAGAIN the request waits through rq_wait, which each concurrency model
+ * provides (poll(2) for the blocking models), bounded by the listener's
+ * timeout.  Nothing here decides which thread runs a request.
+ */
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "server.h"
+
+#define REQUEST_BUFSIZE	4096
+/* Largest reply a datagram can carry (IPv4 UDP payload limit). */
+#define REQUEST_DGRAM_MAX 65507
+
+static struct ssd_request *
+request_new(struct listener *l, const struct sockaddr *sa, socklen_t len)
+{
+	struct ssd_request *rq = xcalloc(1, sizeof(*rq));
+
+	rq->rq_listener = l;
+	rq->rq_type = l->l_type;
+	rq->rq_timeout = l->l_timeout;
+	rq->rq_wait = request_wait_poll;
+	atomic_init(&rq->rq_cut, false);
+	if (len > sizeof(rq->rq_peer))
+		len = sizeof(rq->rq_peer);
+	memcpy(&rq->rq_peer, sa, len);
+	rq->rq_peerlen = len;
+	if (len < sizeof(sa_family_t))
+		rq->rq_peer.ss_family = (sa_family_t)l->l_family;
+	addr_format((const struct sockaddr *)&rq->rq_peer, len,
+	    rq->rq_peerstr, sizeof(rq->rq_peerstr));
+	return rq;
+}
+
+struct ssd_request *
+request_new_stream(struct listener *l, int fd, const struct sockaddr *sa,
+    socklen_t len)
+{
+	struct ssd_request *rq = request_new(l, sa, len);
+
+	rq->rq_fd = fd;
+	return rq;
+}
+
+struct ssd_request *
+request_new_dgram(struct listener *l, const void *data, size_t n,
+    const struct sockaddr *sa, socklen_t len)
+{
+	struct ssd_request *rq = request_new(l, sa, len);
+
+	rq->rq_fd = l->l_run->r_fd;
+	rq->rq_buf = xmalloc(n);
+	memcpy(rq->rq_buf, data, n);
+	rq->rq_len = n;
+	rq->rq_cap = n;
+	return rq;
+}
+
+void
+request_free(struct ssd_request *rq)
+{
+	if (rq == NULL)
+		return;
+	if (rq->rq_type == SOCK_STREAM && rq->rq_fd != -1)
+		close(rq->rq_fd);
+	free(rq->rq_buf);
+	free(rq->rq_out);
+	free(rq);
+}
+
+static void
+request_dgram_reply(struct ssd_request *rq)
+{
+	if (rq->rq_outlen == 0 && rq->rq_out == NULL)
+		return;
+	if (rq->rq_peerlen <= sizeof(sa_family_t)) {
+		ssd_log(rq, LOG_DEBUG, "reply dropped: the client's socket "
+		    "has no address");
+		return;
+	}
+	if (sendto(rq->rq_fd, rq->rq_out, rq->rq_outlen, MSG_DONTWAIT,
+	    (struct sockaddr *)&rq->rq_peer, rq->rq_peerlen) == -1)
+		ssd_log(rq, LOG_INFO, "reply of %zu bytes not sent: %s",
+		    rq->rq_outlen, strerror(errno));
+}
+
+void
+request_run(struct ssd_request *rq)
+{
+	const struct ssd_handler	*h = rq->rq_listener->l_handler;
+	int				 rc;
+
+	if (h->setup != NULL && (rc = h->setup(rq)) != 0) {
+		ssd_log(rq, LOG_INFO, "refused by setup (%d)", rc);
+		return;
+	}
+	rc = h->handle(rq);
+	if (h->finish != NULL)
+		h->finish(rq);
+	if (rq->rq_type == SOCK_DGRAM)
+		request_dgram_reply(rq);
+	if (rq->rq_timedout)
+		ssd_log(rq, LOG_INFO, "timed out after %gs without I/O",
+		    rq->rq_timeout);
+	else if (rc < 0)
+		ssd_log(rq, LOG_ERR, "handler %s failed (%d)", h->name, rc);
+	else
+		ssd_log(rq, LOG_DEBUG, "done");
+}
+
+int
+request_wait_poll(struct ssd_request *rq, short events)
+{
+	struct pollfd	 pfd;
+	int		 ms, rc;
+
+	if (atomic_load(&rq->rq_cut)) {
+		errno = ECONNABORTED;
+		return -1;
+	}
+	ms = rq->rq_timeout > 0 ? (int)ceil(rq->rq_timeout * 1000) : -1;
+	pfd.fd = rq->rq_fd;
+	pfd.events = events;
+	do
+		rc = poll(&pfd, 1, ms);
+	while (rc == -1 && errno == EINTR);
+	if (rc == 0) {
+		rq->rq_timedout = true;
+		errno = ETIMEDOUT;
+		return -1;
+	}
+	return rc < 0 ? -1 : 0;
+}
+
+/* One read(2) into buf, waiting as needed.  Stream only. */
+static ssize_t
+request_read_some(struct ssd_request *rq, void *buf, size_t len)
+{
+	ssize_t n;
+
+	for (;;) {
+		if (atomic_load(&rq->rq_cut)) {
+			errno = ECONNABORTED;
+			return -1;
+		}
+		n = read(rq->rq_fd, buf, len);
+		if (n >= 0)
+			return n;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return -1;
+		if (rq->rq_wait(rq, POLLIN) == -1)
+			return -1;
+	}
+}
+
+ssize_t
+ssd_read(struct ssd_request *rq, void *buf, size_t len)
+{
+	size_t n;
+
+	if (len == 0)
+		return 0;
+	if (rq->rq_off < rq->rq_len) {
+		n = rq->rq_len - rq->rq_off;
+		if (n > len)
+			n = len;
+		memcpy(buf, rq->rq_buf + rq->rq_off, n);
+		rq->rq_off += n;
+		return (ssize_t)n;
+	}
+	if (rq->rq_type == SOCK_DGRAM)
+		return 0;
+	return request_read_some(rq, buf, len);
+}
+
+ssize_t
+ssd_readline(struct ssd_request *rq, char *buf, size_t size)
+{
+	size_t	 got = 0;
+	ssize_t	 n;
+
+	if (size == 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	while (got < size - 1) {
+		char *nl;
+		size_t take;
+
+		if (rq->rq_off == rq->rq_len) {
+			if (rq->rq_type == SOCK_DGRAM)
+				break;
+			if (rq->rq_cap == 0) {
+				rq->rq_buf = xmalloc(REQUEST_BUFSIZE);
+				rq->rq_cap = REQUEST_BUFSIZE;
+			}
+			rq->rq_off = rq->rq_len = 0;
+			n = request_read_some(rq, rq->rq_buf, rq->rq_cap);
+			if (n < 0)
+				return -1;
+			if (n == 0)
+				break;
+			rq->rq_len = (size_t)n;
+		}
+		take = rq->rq_len - rq->rq_off;
+		if (take > size - 1 - got)
+			take = size - 1 - got;
+		nl = memchr(rq->rq_buf + rq->rq_off, '\n', take);
+		if (nl != NULL)
+			take = (size_t)(nl - (rq->rq_buf + rq->rq_off)) + 1;
+		memcpy(buf + got, rq->rq_buf + rq->rq_off, take);
+		rq->rq_off += take;
+		got += take;
+		if (nl != NULL)
+			break;
+	}
+	buf[got] = '\0';
+	return (ssize_t)got;
+}
+
+int
+ssd_write(struct ssd_request *rq, const void *buf, size_t len)
+{
+	const char	*p = buf;
+	ssize_t		 n;
+
+	if (rq->rq_type == SOCK_DGRAM) {
+		if (len > REQUEST_DGRAM_MAX - rq->rq_outlen) {
+			errno = EMSGSIZE;
+			return -1;
+		}
+		if (rq->rq_outlen + len > rq->rq_outcap) {
+			size_t cap = rq->rq_outcap == 0 ? 512 : rq->rq_outcap;
+
+			while (cap < rq->rq_outlen + len)
+				cap *= 2;
+			rq->rq_out = xreallocarray(rq->rq_out, cap, 1);
+			rq->rq_outcap = cap;
+		}
+		if (len > 0)
+			memcpy(rq->rq_out + rq->rq_outlen, buf, len);
+		rq->rq_outlen += len;
+		return 0;
+	}
+	while (len > 0) {
+		if (atomic_load(&rq->rq_cut)) {
+			errno = ECONNABORTED;
+			return -1;
+		}
+		n = send(rq->rq_fd, p, len, MSG_NOSIGNAL);
+		if (n >= 0) {
+			p += n;
+			len -= (size_t)n;
+			continue;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return -1;
+		if (rq->rq_wait(rq, POLLOUT) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+int
+ssd_printf(struct ssd_request *rq, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	 small[512], *p = small;
+	int	 n, rc;
+
+	va_start(ap, fmt);
+	n = vsnprintf(small, sizeof(small), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -1;
+	if ((size_t)n >= sizeof(small)) {
+		if ((p = malloc((size_t)n + 1)) == NULL)
+			return -1;
+		va_start(ap, fmt);
+		vsnprintf(p, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+	}
+	rc = ssd_write(rq, p, (size_t)n);
+	if (p != small)
+		free(p);
+	return rc;
+}
+
+const char *
+ssd_peer(const struct ssd_request *rq)
+{
+	return rq->rq_peerstr;
+}
+
+const struct sockaddr *
+ssd_peer_addr(const struct ssd_request *rq, socklen_t *len)
+{
+	if (len != NULL)
+		*len = rq->rq_peerlen;
+	return (const struct sockaddr *)&rq->rq_peer;
+}
+
+const char *
+ssd_listener_name(const struct ssd_request *rq)
+{
+	return rq->rq_listener->l_name;
+}
+
+void *
+ssd_instance(const struct ssd_request *rq)
+{
+	return rq->rq_listener->l_instance;
+}
+
+void *
+ssd_data(const struct ssd_request *rq)
+{
+	return rq->rq_data;
+}
+
+void
+ssd_set_data(struct ssd_request *rq, void *data)
+{
+	rq->rq_data = data;
+}
+
+int
+ssd_fd(const struct ssd_request *rq)
+{
+	return rq->rq_fd;
+}
+
+int
+ssd_socktype(const struct ssd_request *rq)
+{
+	return rq->rq_type;
+}
+
+void
+ssd_log(const struct ssd_request *rq, int level, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	 msg[1024];
+
+	if (!log_is_enabled(level))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_msg(level, "listener=%s peer=%s: %s", rq->rq_listener->l_name,
+	    rq->rq_peerstr, msg);
+}

@@ -1,0 +1,243 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * server.c - the main event loop: signals, request accounting and limits,
+ * readiness and status notifications, and the orderly stop (close every
+ * listener at once, drain up to shutdown_timeout, then cut).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "server.h"
+
+/* After the drain deadline, how long cut requests get to notice. */
+#define SERVER_CUT_GRACE	2.0
+
+struct server server;
+
+static void
+server_syserr(const char *msg)
+{
+	log_error("libev: %s", msg);
+	abort();
+}
+
+static void
+server_status(void)
+{
+	if (!sd_is_notify_enabled())
+		return;
+	if (server.s_stopping)
+		sd_notifyf("STATUS=stopping: %u requests in progress",
+		    server.s_nactive);
+	else
+		sd_notifyf("STATUS=serving %zu listeners",
+		    server.s_cfg->cf_nlisteners);
+}
+
+bool
+server_can_accept(const struct listener *l)
+{
+	const struct lrun	*r = l->l_run;
+	long			 gmax = server.s_cfg->cf_max_connections;
+
+	if (server.s_stopping || r->r_closing)
+		return false;
+	if (l->l_max_connections > 0 && r->r_active >= l->l_max_connections)
+		return false;
+	if (gmax > 0 && server.s_nactive >= gmax)
+		return false;
+	return r->r_ops->can_accept(l);
+}
+
+void
+server_request_begin(struct ssd_request *rq)
+{
+	struct listener *l = rq->rq_listener;
+
+	rq->rq_started = ev_now(server.s_loop);
+	l->l_run->r_active++;
+	server.s_nactive++;
+	pthread_mutex_lock(&server.s_done_mtx);
+	TAILQ_INSERT_TAIL(&server.s_active, rq, rq_entry);
+	pthread_mutex_unlock(&server.s_done_mtx);
+	ssd_log(rq, LOG_DEBUG, "start");
+	l->l_run->r_ops->dispatch(l, rq);
+}
+
+void
+server_request_done(struct ssd_request *rq)
+{
+	pthread_mutex_lock(&server.s_done_mtx);
+	TAILQ_REMOVE(&server.s_active, rq, rq_entry);
+	TAILQ_INSERT_TAIL(&server.s_done, rq, rq_entry);
+	pthread_mutex_unlock(&server.s_done_mtx);
+	ev_async_send(server.s_loop, &server.s_done_async);
+}
+
+/* Runs on the loop: account for finished requests, resume accepting. */
+static void
+server_done_cb(struct ev_loop *loop, ev_async *w, int revents)
+{
+	struct request_list	 done;
+	struct ssd_request	*rq, *tmp;
+	struct listener		*l;
+
+	(void)w;
+	(void)revents;
+	TAILQ_INIT(&done);
+	pthread_mutex_lock(&server.s_done_mtx);
+	TAILQ_CONCAT(&done, &server.s_done, rq_entry);
+	pthread_mutex_unlock(&server.s_done_mtx);
+	TAILQ_FOREACH_SAFE(rq, &done, rq_entry, tmp) {
+		struct lrun *r = rq->rq_listener->l_run;
+
+		r->r_active--;
+		server.s_nactive--;
+		/* A closed datagram listener waited for its last reply. */
+		if (r->r_closing && r->r_active == 0 && r->r_fd != -1) {
+			close(r->r_fd);
+			r->r_fd = -1;
+		}
+		request_free(rq);
+	}
+	if (server.s_stopping) {
+		if (server.s_nactive == 0)
+			ev_break(loop, EVBREAK_ALL);
+		return;
+	}
+	TAILQ_FOREACH(l, &server.s_cfg->cf_listeners, l_entry)
+		listener_resume(l);
+}
+
+static void
+server_drain_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct ssd_request *rq;
+
+	(void)revents;
+	if (server.s_cut) {
+		log_warningx("%u requests did not end after being cut; "
+		    "exiting anyway", server.s_nactive);
+		ev_break(loop, EVBREAK_ALL);
+		return;
+	}
+	log_noticex("shutdown_timeout reached: cutting %u requests in "
+	    "progress", server.s_nactive);
+	server.s_cut = true;
+	pthread_mutex_lock(&server.s_done_mtx);
+	TAILQ_FOREACH(rq, &server.s_active, rq_entry)
+		rq->rq_listener->l_run->r_ops->cut(rq);
+	pthread_mutex_unlock(&server.s_done_mtx);
+	ev_timer_set(w, SERVER_CUT_GRACE, 0.);
+	ev_timer_start(loop, w);
+}
+
+static void
+server_stop(struct ev_loop *loop, const char *why)
+{
+	struct listener *l;
+
+	if (server.s_stopping)
+		return;
+	server.s_stopping = true;
+	sd_notifyf("STOPPING=1");
+	log_noticex("%s: stopping; %u requests in progress", why,
+	    server.s_nactive);
+	TAILQ_FOREACH(l, &server.s_cfg->cf_listeners, l_entry)
+		listener_close(l);
+	server_status();
+	if (server.s_nactive == 0) {
+		ev_break(loop, EVBREAK_ALL);
+		return;
+	}
+	ev_timer_set(&server.s_drain, server.s_cfg->cf_shutdown_timeout, 0.);
+	ev_timer_start(loop, &server.s_drain);
+}
+
+static void
+server_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	(void)revents;
+	if (w->signum == SIGHUP) {
+		log_warningx("SIGHUP: reloading is not implemented in this "
+		    "version; the running configuration is unchanged");
+		return;
+	}
+	server_stop(loop, w->signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+int
+server_start(struct config *cf)
+{
+	struct listener *l;
+
+	memset(&server, 0, sizeof(server));
+	server.s_cfg = cf;
+	TAILQ_INIT(&server.s_done);
+	TAILQ_INIT(&server.s_active);
+	pthread_mutex_init(&server.s_done_mtx, NULL);
+	ev_set_syserr_cb(server_syserr);
+	server.s_loop = ev_default_loop(EVFLAG_AUTO);
+	if (server.s_loop == NULL) {
+		log_errorx("cannot initialise the event loop (libev)");
+		return -1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	ev_signal_init(&server.s_sigterm, server_signal_cb, SIGTERM);
+	ev_signal_init(&server.s_sigint, server_signal_cb, SIGINT);
+	ev_signal_init(&server.s_sighup, server_signal_cb, SIGHUP);
+	ev_signal_start(server.s_loop, &server.s_sigterm);
+	ev_signal_start(server.s_loop, &server.s_sigint);
+	ev_signal_start(server.s_loop, &server.s_sighup);
+	ev_async_init(&server.s_done_async, server_done_cb);
+	ev_async_start(server.s_loop, &server.s_done_async);
+	ev_init(&server.s_drain, server_drain_cb);
+
+	TAILQ_FOREACH(l, &cf->cf_listeners, l_entry)
+		if (listener_bind(l) == -1)
+			goto fail;
+	TAILQ_FOREACH(l, &cf->cf_listeners, l_entry) {
+		if (l->l_run->r_ops->start(l) == -1)
+			goto fail;
+		listener_start(l);
+	}
+	return 0;
+fail:
+	TAILQ_FOREACH(l, &cf->cf_listeners, l_entry) {
+		if (l->l_run == NULL)
+			continue;
+		listener_close(l);
+		l->l_run->r_ops->stop(l);
+		listener_free_run(l);
+	}
+	return -1;
+}
+
+int
+server_run(void)
+{
+	struct listener *l;
+
+	log_noticex("sockserverd %s started: %zu listeners", SSD_VERSION,
+	    server.s_cfg->cf_nlisteners);
+	sd_notifyf("READY=1\nMAINPID=%ld", (long)getpid());
+	server_status();
+	ev_run(server.s_loop, 0);
+
+	if (server.s_nactive != 0) {
+		/* Threads still run handler code: do not free under them. */
+		log_warningx("exiting with %u requests unfinished",
+		    server.s_nactive);
+		return EXIT_OK;
+	}
+	TAILQ_FOREACH(l, &server.s_cfg->cf_listeners, l_entry) {
+		listener_close(l);
+		l->l_run->r_ops->stop(l);
+		listener_free_run(l);
+	}
+	log_noticex("stopped");
+	return EXIT_OK;
+}

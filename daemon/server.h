@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * server.h - the loop side of the daemon: listeners' runtime state, the
+ * request object behind the public struct ssd_request, and the ops struct
+ * that each concurrency model implements.  Only loop-side files include it.
+ */
+#ifndef SERVER_H
+#define SERVER_H
+
+#include <ev.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "daemon.h"
+
+struct ssd_request;
+
+/*
+ * A concurrency model.  All callbacks run on the main loop thread.
+ *   start:      after the listener is bound; 0 or -1 (logged by the model)
+ *   can_accept: whether the model takes another request now
+ *   dispatch:   run rq (setup/handle/finish) and call server_request_done
+ *               from whichever thread ran it
+ *   cut:        make rq's blocked I/O fail now (drain deadline passed)
+ *   stop:       after the last request: release threads, children, ...
+ */
+struct conc_ops {
+	const char	*name;
+	int		(*start)(struct listener *);
+	bool		(*can_accept)(const struct listener *);
+	void		(*dispatch)(struct listener *, struct ssd_request *);
+	void		(*cut)(struct ssd_request *);
+	void		(*stop)(struct listener *);
+};
+
+/* conc_sync.c */
+extern const struct conc_ops conc_sync_ops;
+
+/* Runtime state of a bound listener (struct listener's l_run). */
+struct lrun {
+	struct listener		*r_listener;
+	int			 r_fd;
+	ev_io			 r_io;		/* accept, or datagram ready */
+	ev_timer		 r_backoff;	/* accept failed: EMFILE... */
+	bool			 r_backoff_logged;
+	bool			 r_closing;	/* socket closed or closing */
+	bool			 r_unlink;	/* unix path we created */
+	dev_t			 r_dev;
+	ino_t			 r_ino;
+	char			 r_local[ADDR_STRLEN + 110];
+	unsigned		 r_active;	/* requests in progress */
+	unsigned long		 r_refused;	/* refused, not yet logged */
+	ev_tstamp		 r_refused_logged;
+	const struct conc_ops	*r_ops;
+	void			*r_conc;	/* the model's state */
+	unsigned char		*r_dgram;	/* receive buffer */
+};
+
+/* A request: one connection or one datagram (public: opaque). */
+struct ssd_request {
+	struct listener		*rq_listener;
+	int			 rq_fd;		/* connection, or listener's */
+	int			 rq_type;
+	struct sockaddr_storage	 rq_peer;
+	socklen_t		 rq_peerlen;
+	char			 rq_peerstr[ADDR_STRLEN];
+	void			*rq_data;
+	double			 rq_timeout;
+	atomic_bool		 rq_cut;	/* set by the drain deadline */
+	bool			 rq_timedout;
+	/* stream: buffered input of ssd_readline; dgram: the datagram */
+	char			*rq_buf;
+	size_t			 rq_off, rq_len, rq_cap;
+	/* dgram: the reply, sent after handle returns */
+	char			*rq_out;
+	size_t			 rq_outlen, rq_outcap;
+	/* wait until fd is ready for events, or -1/ETIMEDOUT */
+	int			(*rq_wait)(struct ssd_request *, short events);
+	ev_tstamp		 rq_started;
+	TAILQ_ENTRY(ssd_request) rq_entry;
+};
+TAILQ_HEAD(request_list, ssd_request);
+
+/* request.c */
+/* Takes ownership of fd (closed by request_free). */
+struct ssd_request *request_new_stream(struct listener *, int fd,
+	    const struct sockaddr *, socklen_t);
+/* Copies the datagram; replies go out through the listener's socket. */
+struct ssd_request *request_new_dgram(struct listener *,
+	    const void *data, size_t len, const struct sockaddr *, socklen_t);
+/* setup; try handle finally finish; then the datagram reply.  Logs. */
+void	request_run(struct ssd_request *);
+void	request_free(struct ssd_request *);
+/* blocking models' rq_wait: poll(2) bounded by the listener's timeout */
+int	request_wait_poll(struct ssd_request *, short events);
+
+/* listener.c */
+/* Creates, binds and listens; 0, or -1 after logging what and where. */
+int	listener_bind(struct listener *);
+/* Stops accepting; closes the socket (dgram: once idle); removes the
+ * unix socket file it created. */
+void	listener_close(struct listener *);
+/* Releases what listener_bind allocated (after listener_close). */
+void	listener_free_run(struct listener *);
+/* accept()/recv callback and its helpers */
+void	listener_start(struct listener *);
+void	listener_resume(struct listener *);
+
+/* sd.c: systemd's notify protocol, without libsystemd */
+/* true if NOTIFY_SOCKET is set */
+bool	sd_is_notify_enabled(void);
+/* sends "fmt..." to NOTIFY_SOCKET if set; 0 or -1 (logged at debug) */
+int	sd_notifyf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* server.c */
+struct server {
+	struct ev_loop		*s_loop;
+	struct config		*s_cfg;
+	ev_signal		 s_sigterm, s_sigint, s_sighup;
+	ev_async		 s_done_async;
+	ev_timer		 s_drain;
+	pthread_mutex_t		 s_done_mtx;
+	struct request_list	 s_done;	/* finished, from any thread */
+	struct request_list	 s_active;	/* main thread only */
+	unsigned		 s_nactive;
+	bool			 s_stopping;
+	bool			 s_cut;
+};
+extern struct server server;
+
+/* Binds every listener and starts the models; 0 or -1 (logged). */
+int	server_start(struct config *);
+/* Runs the loop until stopped; returns the exit status. */
+int	server_run(void);
+/* true if l may take another request now (model, limits, stopping) */
+bool	server_can_accept(const struct listener *);
+/* called by the accept path for every new request */
+void	server_request_begin(struct ssd_request *);
+/* called by a model when rq is over, from any thread */
+void	server_request_done(struct ssd_request *);
+
+#endif /* SERVER_H */

@@ -1,0 +1,58 @@
+#!/bin/sh
+# SPDX-License-Identifier: ISC
+# deps.sh - make sure what sockserverd needs to build and test is here.
+# Installs missing Debian/Ubuntu packages with apt-get (through sudo when
+# not root); elsewhere, or when that fails, names the exact packages.
+#   scripts/deps.sh build   compiler, pkg-config, libconfig, libev
+#   scripts/deps.sh check   the above, plus Check, python3 and socat
+set -u
+what=${1:-build}
+
+missing=""
+need() {	# need PACKAGE TEST-COMMAND...
+	pkg=$1; shift
+	if ! "$@" >/dev/null 2>&1; then
+		missing="$missing $pkg"
+	fi
+}
+have_header() {
+	printf '#include <%s>\n' "$1" | ${CC:-cc} -E -x c - >/dev/null 2>&1
+}
+
+need gcc command -v "${CC:-cc}"
+need make command -v make
+need libc6-dev have_header stdio.h
+need pkg-config command -v pkg-config
+need libconfig-dev pkg-config --exists libconfig
+need libev-dev have_header ev.h
+if [ "$what" = check ]; then
+	need check pkg-config --exists check
+	need python3 command -v python3
+	need socat command -v socat
+fi
+
+[ -z "$missing" ] && exit 0
+
+echo "sockserverd: missing packages:$missing" >&2
+if command -v apt-get >/dev/null 2>&1; then
+	sudo=""
+	if [ "$(id -u)" != 0 ]; then
+		if command -v sudo >/dev/null 2>&1; then
+			sudo="sudo"
+		else
+			echo "sockserverd: run as root: apt-get install$missing" >&2
+			exit 1
+		fi
+	fi
+	echo "sockserverd: installing them: $sudo apt-get install -y$missing" >&2
+	# shellcheck disable=SC2086
+	if $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y \
+	    -q $missing >&2 ||
+	    { $sudo apt-get update -q >&2 &&
+	    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y \
+	    -q $missing >&2; }; then
+		exit 0
+	fi
+fi
+echo "sockserverd: please install:$missing (Debian/Ubuntu package names)" >&2
+exit 1
