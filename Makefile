@@ -51,7 +51,16 @@ FINAL_CFLAGS	= $(STD) $(WARN) $(OPT) $(HARDEN) $(SAN) -MMD -MP \
 FINAL_LDFLAGS	= $(SAN) $(LDFLAGS)
 LIBS		= $(EV_LIBS) $(CONFIG_LIBS) -lm -ldl -lpthread
 
-B	= build
+# Each flavour builds in its own directory, so a sanitizer build never
+# mixes objects with a plain one and both can exist side by side.
+ifeq ($(SANITIZER),)
+B	?= build
+SSD	?= sockserverd
+else
+B	?= build/san-$(subst $(comma),-,$(SANITIZER))
+SSD	?= $(B)/sockserverd
+endif
+comma	:= ,
 CORE_SRCS	= $(filter-out daemon/main.c, $(wildcard daemon/*.c))
 HANDLER_SRCS	= $(wildcard handlers/*.c)
 CORE_OBJS	= $(CORE_SRCS:%.c=$(B)/%.o) $(HANDLER_SRCS:%.c=$(B)/%.o)
@@ -66,7 +75,7 @@ CHECK_DEPS_OK	= $(B)/.deps-check
 
 .PHONY: all check unit integration run install lint clean distclean deps
 
-all: sockserverd $(PLUGINS) $(GENERATED)
+all: $(SSD) $(PLUGINS) $(GENERATED)
 
 # Installs (or names) missing packages once; see scripts/deps.sh.
 $(DEPS_OK):
@@ -92,7 +101,7 @@ $(B)/libcore.a: $(CORE_OBJS)
 
 # Plugins see only ssd_* (exports.list); the daemon's objects all come
 # from libcore.a, which -Wl,--whole-archive keeps whole for plugins.
-sockserverd: $(B)/daemon/main.o $(B)/libcore.a daemon/exports.list
+$(SSD): $(B)/daemon/main.o $(B)/libcore.a daemon/exports.list
 	$(CC) $(FINAL_LDFLAGS) -Wl,--dynamic-list=daemon/exports.list \
 	    -o $@ $(B)/daemon/main.o -Wl,--whole-archive $(B)/libcore.a \
 	    -Wl,--no-whole-archive $(LIBS)
@@ -126,14 +135,14 @@ check: $(CHECK_DEPS_OK) all unit integration
 unit: $(B)/tests/unit/check_sockserverd
 	$(B)/tests/unit/check_sockserverd
 
-integration: sockserverd $(PLUGINS) | $(CHECK_DEPS_OK)
-	python3 tests/integration/run.py
+integration: $(SSD) $(PLUGINS) | $(CHECK_DEPS_OK)
+	SSD_BIN=./$(SSD) python3 tests/integration/run.py
 
 run: all
-	./sockserverd -c conf/demo.conf
+	./$(SSD) -c conf/demo.conf
 
 install: all
-	$(INSTALL) -D -m 755 sockserverd $(DESTDIR)$(SBINDIR)/sockserverd
+	$(INSTALL) -D -m 755 $(SSD) $(DESTDIR)$(SBINDIR)/sockserverd
 	$(INSTALL) -D -m 644 include/sockserverd.h \
 	    $(DESTDIR)$(INCLUDEDIR)/sockserverd.h
 	$(INSTALL) -D -m 644 $(B)/sockserverd.pc \
@@ -161,9 +170,10 @@ lint: all
 
 clean:
 	rm -rf $(B)/daemon $(B)/handlers $(B)/plugins $(B)/tests $(B)/man \
-	    $(B)/libcore.a $(B)/sockserverd.pc sockserverd
+	    $(B)/libcore.a $(B)/sockserverd.pc $(SSD)
 
 distclean: clean
 	rm -rf $(B)
 
--include $(shell find $(B) -name '*.d' 2>/dev/null)
+-include $(shell find $(B)/daemon $(B)/handlers $(B)/plugins $(B)/tests \
+    -name '*.d' 2>/dev/null)

@@ -7,6 +7,8 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -610,10 +612,20 @@ config_globals(struct config_ctx *c, const config_setting_t *root)
 			cf->cf_handler_dir = xstrdup(v);
 		}
 	}
-	if (config_get_string(c, root, "user", &s, &v))
-		cf->cf_user = xstrdup(v);
-	if (config_get_string(c, root, "group", &s, &v))
-		cf->cf_group = xstrdup(v);
+	if (config_get_string(c, root, "user", &s, &v)) {
+		if (getpwnam(v) == NULL)
+			diag_setting(c->c_diag, s, "\"user\": no such user "
+			    "\"%s\"", v);
+		else
+			cf->cf_user = xstrdup(v);
+	}
+	if (config_get_string(c, root, "group", &s, &v)) {
+		if (getgrnam(v) == NULL)
+			diag_setting(c->c_diag, s, "\"group\": no such group "
+			    "\"%s\"", v);
+		else
+			cf->cf_group = xstrdup(v);
+	}
 	if (config_get_string(c, root, "pid_file", &s, &v)) {
 		if (v[0] != '/')
 			diag_setting(c->c_diag, s, "\"pid_file\" must be an "

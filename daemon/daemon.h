@@ -213,4 +213,18 @@ int	handler_prepare(struct config *, struct diag *);
 /* calls fini for every initialised listener and releases plugins */
 void	handler_release(struct config *);
 
+/* priv.c: process-level start-up steps; failures come back in err */
+/* Detaches (double fork, setsid, stdio to /dev/null).  Returns, in the
+ * daemon, a descriptor to pass to priv_daemonize_done once started; the
+ * original process exits 0 then, or 1 if the daemon dies first. */
+int	priv_daemonize(char *err, size_t errlen);
+void	priv_daemonize_done(int fd);
+int	priv_pidfile_write(const char *path, char *err, size_t errlen);
+/* removes path if it still holds our pid */
+void	priv_pidfile_remove(const char *path);
+/* Switches to user/group (either may be NULL) when root; verifies that
+ * root cannot be regained.  Warns when handlers would run as root. */
+int	priv_drop(const char *user, const char *group, char *err,
+	    size_t errlen);
+
 #endif /* DAEMON_H */

@@ -48,6 +48,9 @@ main(int argc, char *argv[])
 		{ NULL, 0, NULL, 0 }
 	};
 	const char	*path = SSD_DEFAULT_CONFIG, *pid_file = NULL;
+	char		*abs_pid_file = NULL, *cwd, err[512];
+	enum log_target	 target;
+	int		 dfd = -1;
 	struct config	*cf = NULL;
 	struct diag	 d;
 	bool		 test = false, list = false, daemonize = false;
@@ -127,24 +130,53 @@ main(int argc, char *argv[])
 		return EXIT_OK;
 	}
 
-	log_init(level != -1 ? level : cf->cf_log_level, cf->cf_log_target);
-	if (daemonize || pid_file != NULL || cf->cf_pid_file != NULL ||
-	    cf->cf_user != NULL || cf->cf_group != NULL) {
-		log_errorx("%s: -D, -p, pid_file, user and group are not "
-		    "supported by this version of sockserverd", path);
-		handler_release(cf);
-		config_free(cf);
-		return EXIT_CONFIG;
+	if (pid_file == NULL)
+		pid_file = cf->cf_pid_file;
+	if (pid_file != NULL && pid_file[0] != '/' &&
+	    (cwd = getcwd(NULL, 0)) != NULL) {
+		pid_file = abs_pid_file = xasprintf("%s/%s", cwd, pid_file);
+		free(cwd);
 	}
-	if (server_start(cf) == -1) {
-		handler_release(cf);
-		config_free(cf);
-		return EXIT_CONFIG;
+	target = cf->cf_log_target;
+	if (daemonize && target == LOG_TARGET_STDERR) {
+		log_noticex("detaching: logging to syslog from now on");
+		target = LOG_TARGET_SYSLOG;
 	}
+	log_init(level != -1 ? level : cf->cf_log_level, target);
+	if (daemonize && (dfd = priv_daemonize(err, sizeof(err))) == -1)
+		fatalx("-D: %s", err);
+
+	status = EXIT_CONFIG;
+	if (server_init(cf) == -1)
+		goto done;
+	if (server_bind() == -1)
+		goto abort;
+	if (pid_file != NULL &&
+	    priv_pidfile_write(pid_file, err, sizeof(err)) == -1) {
+		log_errorx("%s", err);
+		pid_file = NULL;
+		goto abort;
+	}
+	if (priv_drop(cf->cf_user, cf->cf_group, err, sizeof(err)) == -1) {
+		log_errorx("%s: %s", path, err);
+		goto abort;
+	}
+	if (server_start() == -1)
+		goto abort;
+	priv_daemonize_done(dfd);
 	status = server_run();
 	if (server.s_nactive == 0) {
 		handler_release(cf);
 		config_free(cf);
 	}
+	goto done;
+abort:
+	server_abort();
+	handler_release(cf);
+	config_free(cf);
+done:
+	if (pid_file != NULL)
+		priv_pidfile_remove(pid_file);
+	free(abs_pid_file);
 	return status;
 }

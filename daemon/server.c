@@ -170,10 +170,8 @@ server_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 }
 
 int
-server_start(struct config *cf)
+server_init(struct config *cf)
 {
-	struct listener *l;
-
 	memset(&server, 0, sizeof(server));
 	server.s_cfg = cf;
 	TAILQ_INIT(&server.s_done);
@@ -195,25 +193,45 @@ server_start(struct config *cf)
 	ev_async_init(&server.s_done_async, server_done_cb);
 	ev_async_start(server.s_loop, &server.s_done_async);
 	ev_init(&server.s_drain, server_drain_cb);
+	return 0;
+}
 
-	TAILQ_FOREACH(l, &cf->cf_listeners, l_entry)
+int
+server_bind(void)
+{
+	struct listener *l;
+
+	TAILQ_FOREACH(l, &server.s_cfg->cf_listeners, l_entry)
 		if (listener_bind(l) == -1)
-			goto fail;
-	TAILQ_FOREACH(l, &cf->cf_listeners, l_entry) {
+			return -1;
+	return 0;
+}
+
+int
+server_start(void)
+{
+	struct listener *l;
+
+	TAILQ_FOREACH(l, &server.s_cfg->cf_listeners, l_entry) {
 		if (l->l_run->r_ops->start(l) == -1)
-			goto fail;
+			return -1;
 		listener_start(l);
 	}
 	return 0;
-fail:
-	TAILQ_FOREACH(l, &cf->cf_listeners, l_entry) {
+}
+
+void
+server_abort(void)
+{
+	struct listener *l;
+
+	TAILQ_FOREACH(l, &server.s_cfg->cf_listeners, l_entry) {
 		if (l->l_run == NULL)
 			continue;
 		listener_close(l);
 		l->l_run->r_ops->stop(l);
 		listener_free_run(l);
 	}
-	return -1;
 }
 
 int

@@ -129,8 +129,14 @@ struct server {
 };
 extern struct server server;
 
-/* Binds every listener and starts the models; 0 or -1 (logged). */
-int	server_start(struct config *);
+/* The loop and its signal watchers; 0 or -1 (logged). */
+int	server_init(struct config *);
+/* Binds every listener; 0 or -1 (logged; call server_abort). */
+int	server_bind(void);
+/* Starts the models and the accept watchers; 0 or -1 (logged). */
+int	server_start(void);
+/* Closes and releases every bound listener after a failed start. */
+void	server_abort(void);
 /* Runs the loop until stopped; returns the exit status. */
 int	server_run(void);
 /* true if l may take another request now (model, limits, stopping) */
