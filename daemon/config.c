@@ -488,6 +488,9 @@ config_listener(struct config_ctx *c, const config_setting_t *g)
 			diag_setting(c->c_diag, s, "handler \"%s\" must be a "
 			    "name (A-Z a-z 0-9 _ -) or an absolute path to a "
 			    ".so file", v);
+		else if (!loader_exists(v, c->c_cfg->cf_handler_dir, err,
+		    sizeof(err)))
+			diag_setting(c->c_diag, s, "%s", err);
 		else
 			l->l_handler_spec = xstrdup(v);
 	} else if (s == NULL)

@@ -121,6 +121,9 @@ bool	loader_name_is_valid(const char *);
 const struct ssd_handler *loader_open(const char *spec,
 	    const char *handler_dir, void **dl_r, char *err, size_t errlen);
 void	loader_close(void *dl);
+/* true if spec names a builtin or an existing plugin file; else err */
+bool	loader_exists(const char *spec, const char *handler_dir, char *err,
+	    size_t errlen);
 /* iterates the compiled-in handlers: NULL after the last */
 const struct ssd_handler *loader_builtin(size_t i);
 /* prints the -L listing to fp */

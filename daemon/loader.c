@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include <ctype.h>
+#include <errno.h>
 #include <dirent.h>
 #include <dlfcn.h>
 #include <stdlib.h>
@@ -88,32 +89,66 @@ fail:
 	return NULL;
 }
 
+static const struct ssd_handler *
+loader_find_builtin(const char *name)
+{
+	for (size_t i = 0; loader_builtins[i] != NULL; i++)
+		if (strcmp(loader_builtins[i]->name, name) == 0)
+			return loader_builtins[i];
+	return NULL;
+}
+
+/* The file a plugin spec names (caller frees), or NULL for a builtin. */
+static char *
+loader_path(const char *spec, const char *handler_dir)
+{
+	if (spec[0] == '/')
+		return xstrdup(spec);
+	if (loader_find_builtin(spec) != NULL)
+		return NULL;
+	return xasprintf("%s/%s.so", handler_dir, spec);
+}
+
+bool
+loader_exists(const char *spec, const char *handler_dir, char *err,
+    size_t errlen)
+{
+	struct stat	 st;
+	char		*path;
+	bool		 ok = true;
+
+	if (spec[0] != '/' && !loader_name_is_valid(spec)) {
+		snprintf(err, errlen, "handler \"%s\" must be a name "
+		    "(A-Z a-z 0-9 _ -) or an absolute path", spec);
+		return false;
+	}
+	if ((path = loader_path(spec, handler_dir)) == NULL)
+		return true;
+	if (stat(path, &st) == -1) {
+		if (spec[0] == '/')
+			snprintf(err, errlen, "handler %s: %s", path,
+			    strerror(errno));
+		else
+			snprintf(err, errlen, "unknown handler \"%s\": not "
+			    "compiled in, and no %s", spec, path);
+		ok = false;
+	}
+	free(path);
+	return ok;
+}
+
 const struct ssd_handler *
 loader_open(const char *spec, const char *handler_dir, void **dl_r,
     char *err, size_t errlen)
 {
 	const struct ssd_handler	*h;
-	struct stat			 st;
 	char				*path;
 
 	*dl_r = NULL;
-	if (spec[0] == '/')
-		return loader_dlopen(spec, dl_r, err, errlen);
-	if (!loader_name_is_valid(spec)) {
-		snprintf(err, errlen, "handler \"%s\" must be a name "
-		    "(A-Z a-z 0-9 _ -) or an absolute path", spec);
+	if (!loader_exists(spec, handler_dir, err, errlen))
 		return NULL;
-	}
-	for (size_t i = 0; loader_builtins[i] != NULL; i++)
-		if (strcmp(loader_builtins[i]->name, spec) == 0)
-			return loader_builtins[i];
-	path = xasprintf("%s/%s.so", handler_dir, spec);
-	if (stat(path, &st) == -1) {
-		snprintf(err, errlen, "unknown handler \"%s\": not "
-		    "compiled in, and no %s", spec, path);
-		free(path);
-		return NULL;
-	}
+	if ((path = loader_path(spec, handler_dir)) == NULL)
+		return loader_find_builtin(spec);
 	h = loader_dlopen(path, dl_r, err, errlen);
 	free(path);
 	return h;
