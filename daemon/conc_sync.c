@@ -89,16 +89,6 @@ conc_sync_dispatch(struct listener *l, struct ssd_request *rq)
 }
 
 static void
-conc_sync_cut(struct ssd_request *rq)
-{
-	atomic_store(&rq->rq_cut, true);
-	/* Wakes a poll() on the connection; the fd stays open (and its
-	 * number unused) until the request is freed. */
-	if (rq->rq_type == SOCK_STREAM)
-		shutdown(rq->rq_fd, SHUT_RDWR);
-}
-
-static void
 conc_sync_stop(struct listener *l)
 {
 	struct conc_sync *s = l->l_run != NULL ? l->l_run->r_conc : NULL;
@@ -121,6 +111,6 @@ const struct conc_ops conc_sync_ops = {
 	.start = conc_sync_start,
 	.can_accept = conc_sync_can_accept,
 	.dispatch = conc_sync_dispatch,
-	.cut = conc_sync_cut,
+	.cut = request_cut,
 	.stop = conc_sync_stop,
 };

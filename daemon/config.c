@@ -41,9 +41,9 @@ static const char *const config_model_names[] = {
 /* Models this build can run; the others are refused with a clear error. */
 static const bool config_model_available[] = {
 	[CONC_SYNC] = true,
-	[CONC_THREAD] = false,
-	[CONC_FORK] = false,
-	[CONC_EVENT] = false,
+	[CONC_THREAD] = true,
+	[CONC_FORK] = true,
+	[CONC_EVENT] = true,
 };
 
 const char *

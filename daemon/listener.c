@@ -165,8 +165,17 @@ listener_bind(struct listener *l)
 	if (l->l_type == SOCK_DGRAM)
 		r->r_dgram = xmalloc(l->l_max_packet_size + 1);
 	switch (l->l_model) {
-	default:
+	case CONC_SYNC:
 		r->r_ops = &conc_sync_ops;
+		break;
+	case CONC_THREAD:
+		r->r_ops = &conc_thread_ops;
+		break;
+	case CONC_FORK:
+		r->r_ops = &conc_fork_ops;
+		break;
+	case CONC_EVENT:
+		r->r_ops = &conc_event_ops;
 		break;
 	}
 	l->l_run = r;
@@ -247,7 +256,7 @@ listener_acl_refuses(struct listener *l, const struct sockaddr *sa,
 	return true;
 }
 
-static void
+void
 listener_pause(struct listener *l, int err)
 {
 	struct lrun *r = l->l_run;

@@ -118,6 +118,16 @@ request_run(struct ssd_request *rq)
 		ssd_log(rq, LOG_DEBUG, "done");
 }
 
+void
+request_cut(struct ssd_request *rq)
+{
+	atomic_store(&rq->rq_cut, true);
+	/* Wakes a poll() on the connection; the fd stays open (and its
+	 * number unused) until the request is freed. */
+	if (rq->rq_type == SOCK_STREAM)
+		shutdown(rq->rq_fd, SHUT_RDWR);
+}
+
 int
 request_wait_poll(struct ssd_request *rq, short events)
 {

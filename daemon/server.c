@@ -67,49 +67,66 @@ server_request_begin(struct ssd_request *rq)
 	l->l_run->r_ops->dispatch(l, rq);
 }
 
+/* On the loop thread: account for a finished request and free it. */
+static void
+server_request_finish(struct ssd_request *rq)
+{
+	struct listener	*l = rq->rq_listener;
+	struct lrun	*r = l->l_run;
+
+	pthread_mutex_lock(&server.s_done_mtx);
+	TAILQ_REMOVE(&server.s_active, rq, rq_entry);
+	pthread_mutex_unlock(&server.s_done_mtx);
+	r->r_active--;
+	server.s_nactive--;
+	/* A closed datagram listener waited for its last reply. */
+	if (r->r_closing && r->r_active == 0 && r->r_fd != -1) {
+		close(r->r_fd);
+		r->r_fd = -1;
+	}
+	request_free(rq);
+	if (server.s_stopping) {
+		if (server.s_nactive == 0)
+			ev_break(server.s_loop, EVBREAK_ALL);
+		return;
+	}
+	if (server.s_cfg->cf_max_connections == 0) {
+		listener_resume(l);
+		return;
+	}
+	TAILQ_FOREACH(l, &server.s_cfg->cf_listeners, l_entry)
+		listener_resume(l);
+}
+
 void
 server_request_done(struct ssd_request *rq)
 {
+	if (pthread_equal(pthread_self(), server.s_thread)) {
+		server_request_finish(rq);
+		return;
+	}
 	pthread_mutex_lock(&server.s_done_mtx);
-	TAILQ_REMOVE(&server.s_active, rq, rq_entry);
-	TAILQ_INSERT_TAIL(&server.s_done, rq, rq_entry);
+	TAILQ_INSERT_TAIL(&server.s_done, rq, rq_entry2);
 	pthread_mutex_unlock(&server.s_done_mtx);
 	ev_async_send(server.s_loop, &server.s_done_async);
 }
 
-/* Runs on the loop: account for finished requests, resume accepting. */
+/* Runs on the loop: requests other threads finished. */
 static void
 server_done_cb(struct ev_loop *loop, ev_async *w, int revents)
 {
 	struct request_list	 done;
 	struct ssd_request	*rq, *tmp;
-	struct listener		*l;
 
+	(void)loop;
 	(void)w;
 	(void)revents;
 	TAILQ_INIT(&done);
 	pthread_mutex_lock(&server.s_done_mtx);
-	TAILQ_CONCAT(&done, &server.s_done, rq_entry);
+	TAILQ_CONCAT(&done, &server.s_done, rq_entry2);
 	pthread_mutex_unlock(&server.s_done_mtx);
-	TAILQ_FOREACH_SAFE(rq, &done, rq_entry, tmp) {
-		struct lrun *r = rq->rq_listener->l_run;
-
-		r->r_active--;
-		server.s_nactive--;
-		/* A closed datagram listener waited for its last reply. */
-		if (r->r_closing && r->r_active == 0 && r->r_fd != -1) {
-			close(r->r_fd);
-			r->r_fd = -1;
-		}
-		request_free(rq);
-	}
-	if (server.s_stopping) {
-		if (server.s_nactive == 0)
-			ev_break(loop, EVBREAK_ALL);
-		return;
-	}
-	TAILQ_FOREACH(l, &server.s_cfg->cf_listeners, l_entry)
-		listener_resume(l);
+	TAILQ_FOREACH_SAFE(rq, &done, rq_entry2, tmp)
+		server_request_finish(rq);
 }
 
 static void
@@ -174,6 +191,7 @@ server_init(struct config *cf)
 {
 	memset(&server, 0, sizeof(server));
 	server.s_cfg = cf;
+	server.s_thread = pthread_self();
 	TAILQ_INIT(&server.s_done);
 	TAILQ_INIT(&server.s_active);
 	pthread_mutex_init(&server.s_done_mtx, NULL);

@@ -34,8 +34,10 @@ struct conc_ops {
 	void		(*stop)(struct listener *);
 };
 
-/* conc_sync.c */
-extern const struct conc_ops conc_sync_ops;
+extern const struct conc_ops conc_sync_ops;	/* conc_sync.c */
+extern const struct conc_ops conc_thread_ops;	/* conc_thread.c */
+extern const struct conc_ops conc_fork_ops;	/* conc_fork.c */
+extern const struct conc_ops conc_event_ops;	/* conc_event.c */
 
 /* Runtime state of a bound listener (struct listener's l_run). */
 struct lrun {
@@ -78,7 +80,9 @@ struct ssd_request {
 	/* wait until fd is ready for events, or -1/ETIMEDOUT */
 	int			(*rq_wait)(struct ssd_request *, short events);
 	ev_tstamp		 rq_started;
-	TAILQ_ENTRY(ssd_request) rq_entry;
+	void			*rq_conc;	/* the model's per-request state */
+	TAILQ_ENTRY(ssd_request) rq_entry;	/* server.s_active */
+	TAILQ_ENTRY(ssd_request) rq_entry2;	/* server.s_done */
 };
 TAILQ_HEAD(request_list, ssd_request);
 
@@ -94,6 +98,8 @@ void	request_run(struct ssd_request *);
 void	request_free(struct ssd_request *);
 /* blocking models' rq_wait: poll(2) bounded by the listener's timeout */
 int	request_wait_poll(struct ssd_request *, short events);
+/* marks rq cut and shuts its connection down, so blocked I/O fails */
+void	request_cut(struct ssd_request *);
 
 /* listener.c */
 /* Creates, binds and listens; 0, or -1 after logging what and where. */
@@ -106,6 +112,8 @@ void	listener_free_run(struct listener *);
 /* accept()/recv callback and its helpers */
 void	listener_start(struct listener *);
 void	listener_resume(struct listener *);
+/* stops accepting for a back-off period after err (EMFILE, EAGAIN...) */
+void	listener_pause(struct listener *, int err);
 
 /* sd.c: systemd's notify protocol, without libsystemd */
 /* true if NOTIFY_SOCKET is set */
@@ -116,6 +124,7 @@ int	sd_notifyf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* server.c */
 struct server {
 	struct ev_loop		*s_loop;
+	pthread_t		 s_thread;	/* the loop's */
 	struct config		*s_cfg;
 	ev_signal		 s_sigterm, s_sigint, s_sighup;
 	ev_async		 s_done_async;

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * conc_thread.c - the "thread" model (socketserver's ThreadingMixIn): a
+ * detached thread per request.  When a thread cannot be created, that one
+ * connection is closed and the listener pauses with a back-off; the daemon
+ * keeps serving.
+ */
+#include <signal.h>
+#include <string.h>
+
+#include "server.h"
+
+static void *
+conc_thread_main(void *arg)
+{
+	struct ssd_request *rq = arg;
+
+	request_run(rq);
+	server_request_done(rq);
+	return NULL;
+}
+
+static int
+conc_thread_start(struct listener *l)
+{
+	(void)l;
+	return 0;
+}
+
+static bool
+conc_thread_can_accept(const struct listener *l)
+{
+	(void)l;
+	return true;
+}
+
+static void
+conc_thread_dispatch(struct listener *l, struct ssd_request *rq)
+{
+	static pthread_attr_t	 attr;
+	static bool		 attr_ready;
+	pthread_t		 t;
+	sigset_t		 all, old;
+	int			 rc;
+
+	if (!attr_ready) {
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		attr_ready = true;
+	}
+	/* Signals belong to the loop thread: new threads block them all. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&t, &attr, conc_thread_main, rq);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		ssd_log(rq, LOG_WARNING, "cannot create a thread: %s; "
+		    "connection closed", strerror(rc));
+		listener_pause(l, rc);
+		server_request_done(rq);
+	}
+}
+
+static void
+conc_thread_stop(struct listener *l)
+{
+	(void)l;
+}
+
+const struct conc_ops conc_thread_ops = {
+	.name = "thread",
+	.start = conc_thread_start,
+	.can_accept = conc_thread_can_accept,
+	.dispatch = conc_thread_dispatch,
+	.cut = request_cut,
+	.stop = conc_thread_stop,
+};

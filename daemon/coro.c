@@ -1,0 +1,286 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * coro.c - the context switch behind the event model.  On x86-64 and
+ * AArch64 it is a few instructions that save the callee-saved registers
+ * and swap stack pointers (no system call, unlike swapcontext(3), which
+ * saves the signal mask each time); elsewhere it falls back to ucontext.
+ * ASan is told about every stack switch so it keeps working.
+ */
+#include <sys/mman.h>
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "coro.h"
+#include "log.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#define CORO_ASAN 1
+#endif
+
+#if defined(__x86_64__) || defined(__aarch64__)
+#define CORO_ASM 1
+/* void coro_transfer(void **save_sp, void *load_sp) */
+void	coro_transfer(void **, void *);
+#if defined(__x86_64__)
+__asm__(
+	".text\n"
+	".globl coro_transfer\n"
+	".type coro_transfer, @function\n"
+	".hidden coro_transfer\n"
+	"coro_transfer:\n"
+	"	pushq %rbp\n"
+	"	pushq %rbx\n"
+	"	pushq %r12\n"
+	"	pushq %r13\n"
+	"	pushq %r14\n"
+	"	pushq %r15\n"
+	"	movq %rsp, (%rdi)\n"
+	"	movq %rsi, %rsp\n"
+	"	popq %r15\n"
+	"	popq %r14\n"
+	"	popq %r13\n"
+	"	popq %r12\n"
+	"	popq %rbx\n"
+	"	popq %rbp\n"
+	"	ret\n"
+	".size coro_transfer, .-coro_transfer\n"
+	".section .note.GNU-stack,\"\",@progbits\n"
+	".text\n");
+#define CORO_NREGS 6
+#else /* __aarch64__ */
+__asm__(
+	".text\n"
+	".globl coro_transfer\n"
+	".type coro_transfer, %function\n"
+	".hidden coro_transfer\n"
+	"coro_transfer:\n"
+	"	sub sp, sp, #176\n"
+	"	stp x19, x20, [sp, #0]\n"
+	"	stp x21, x22, [sp, #16]\n"
+	"	stp x23, x24, [sp, #32]\n"
+	"	stp x25, x26, [sp, #48]\n"
+	"	stp x27, x28, [sp, #64]\n"
+	"	stp x29, x30, [sp, #80]\n"
+	"	stp d8, d9, [sp, #96]\n"
+	"	stp d10, d11, [sp, #112]\n"
+	"	stp d12, d13, [sp, #128]\n"
+	"	stp d14, d15, [sp, #144]\n"
+	"	mov x2, sp\n"
+	"	str x2, [x0]\n"
+	"	mov sp, x1\n"
+	"	ldp x19, x20, [sp, #0]\n"
+	"	ldp x21, x22, [sp, #16]\n"
+	"	ldp x23, x24, [sp, #32]\n"
+	"	ldp x25, x26, [sp, #48]\n"
+	"	ldp x27, x28, [sp, #64]\n"
+	"	ldp x29, x30, [sp, #80]\n"
+	"	ldp d8, d9, [sp, #96]\n"
+	"	ldp d10, d11, [sp, #112]\n"
+	"	ldp d12, d13, [sp, #128]\n"
+	"	ldp d14, d15, [sp, #144]\n"
+	"	add sp, sp, #176\n"
+	"	ret\n"
+	".size coro_transfer, .-coro_transfer\n"
+	".section .note.GNU-stack,\"\",%progbits\n"
+	".text\n");
+#endif
+#else
+#include <ucontext.h>
+#endif
+
+/* The coroutine being started, for coro_entry (one per thread). */
+static __thread struct coro *coro_starting;
+static __thread struct coro *coro_starting_from;
+
+static size_t
+coro_pagesize(void)
+{
+	static size_t ps;
+
+	if (ps == 0)
+		ps = (size_t)sysconf(_SC_PAGESIZE);
+	return ps;
+}
+
+void
+coro_init_self(struct coro *co)
+{
+	memset(co, 0, sizeof(*co));
+}
+
+static void
+coro_asan_start(struct coro *from, const struct coro *to, bool exiting)
+{
+#ifdef CORO_ASAN
+	__sanitizer_start_switch_fiber(exiting ? NULL : &from->c_asan_fake,
+	    to->c_asan_bottom, to->c_asan_size);
+#else
+	(void)from;
+	(void)to;
+	(void)exiting;
+#endif
+}
+
+static void
+coro_asan_finish(struct coro *self, struct coro *from)
+{
+#ifdef CORO_ASAN
+	const void	*bottom;
+	size_t		 size;
+
+	__sanitizer_finish_switch_fiber(self->c_asan_fake, &bottom, &size);
+	/* Learn the stack we came from (the loop's, the first time). */
+	if (from != NULL && from->c_map == NULL) {
+		from->c_asan_bottom = bottom;
+		from->c_asan_size = size;
+	}
+#else
+	(void)self;
+	(void)from;
+#endif
+}
+
+static void __attribute__((noreturn))
+coro_entry(void)
+{
+	struct coro *co = coro_starting, *from = coro_starting_from;
+
+	coro_asan_finish(co, from);
+	co->c_fn(co->c_arg);
+	log_errorx("coroutine function returned");
+	abort();
+}
+
+#ifndef CORO_ASM
+static void
+coro_entry_uc(void)
+{
+	coro_entry();
+}
+#endif
+
+int
+coro_create(struct coro *co, size_t stack_size)
+{
+	size_t		 ps = coro_pagesize();
+	size_t		 size = (stack_size + ps - 1) / ps * ps;
+	char		*map;
+
+	memset(co, 0, sizeof(*co));
+	/* MAP_NORESERVE: only the pages a request touches cost memory. */
+	map = mmap(NULL, size + ps, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+	if (map == MAP_FAILED)
+		return -1;
+	/* The guard page: an overflow faults instead of corrupting. */
+	if (mprotect(map, ps, PROT_NONE) == -1) {
+		int saved = errno;
+
+		munmap(map, size + ps);
+		errno = saved;
+		return -1;
+	}
+	co->c_map = map;
+	co->c_mapsize = size + ps;
+	co->c_asan_bottom = map + ps;
+	co->c_asan_size = size;
+	return 0;
+}
+
+int
+coro_start(struct coro *co, void (*fn)(void *), void *arg)
+{
+	char *bottom = (char *)co->c_map + (co->c_mapsize - co->c_asan_size);
+
+	co->c_fn = fn;
+	co->c_arg = arg;
+	co->c_asan_fake = NULL;
+#ifdef CORO_ASAN
+	/* Frames of the previous run never returned: clear their poison. */
+	__asan_unpoison_memory_region(bottom, co->c_asan_size);
+#endif
+#ifdef CORO_ASM
+	{
+		uintptr_t	 top = ((uintptr_t)(bottom + co->c_asan_size)) &
+		    ~(uintptr_t)15;
+		void		**sp = (void **)top;
+
+#if defined(__x86_64__)
+		*--sp = NULL;			/* coro_entry's return address */
+		*--sp = (void *)(uintptr_t)coro_entry;	/* where ret goes */
+		for (int i = 0; i < CORO_NREGS; i++)
+			*--sp = NULL;
+#else
+		/* The frame coro_transfer pops: x30 (lr) = coro_entry. */
+		sp -= 176 / sizeof(void *);
+		memset(sp, 0, 176);
+		sp[11] = (void *)(uintptr_t)coro_entry;
+#endif
+		co->c_sp = sp;
+	}
+#else
+	{
+		ucontext_t *uc = co->c_sp;
+
+		if (uc == NULL && (uc = calloc(1, sizeof(*uc))) == NULL)
+			return -1;
+		if (getcontext(uc) == -1)
+			return -1;
+		uc->uc_stack.ss_sp = bottom;
+		uc->uc_stack.ss_size = co->c_asan_size;
+		uc->uc_link = NULL;
+		makecontext(uc, coro_entry_uc, 0);
+		co->c_sp = uc;
+	}
+#endif
+	return 0;
+}
+
+void
+coro_destroy(struct coro *co)
+{
+#ifndef CORO_ASM
+	free(co->c_sp);
+#endif
+	if (co->c_map != NULL)
+		munmap(co->c_map, co->c_mapsize);
+	co->c_map = NULL;
+	co->c_sp = NULL;
+}
+
+static void
+coro_do_switch(struct coro *from, struct coro *to)
+{
+	coro_starting = to;
+	coro_starting_from = from;
+#ifdef CORO_ASM
+	coro_transfer(&from->c_sp, to->c_sp);
+#else
+	if (from->c_sp == NULL)
+		from->c_sp = calloc(1, sizeof(ucontext_t));
+	swapcontext(from->c_sp, to->c_sp);
+#endif
+}
+
+void
+coro_switch(struct coro *from, struct coro *to)
+{
+	coro_asan_start(from, to, false);
+	coro_do_switch(from, to);
+	/* Back in from: whoever switched here came from coro_starting_from. */
+	coro_asan_finish(from, coro_starting_from);
+}
+
+void
+coro_exit(struct coro *from, struct coro *to)
+{
+	coro_asan_start(from, to, true);
+	coro_do_switch(from, to);
+	abort();
+}

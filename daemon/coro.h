@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * coro.h - stackful coroutines for the event model: each request runs on
+ * its own mmap'd stack (with a guard page below it) and switches to and
+ * from the loop's context.  Only conc_event.c uses it.
+ */
+#ifndef CORO_H
+#define CORO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct coro {
+	void		*c_sp;		/* saved stack pointer */
+	void		*c_map;		/* guard page + stack; NULL: a thread's own stack */
+	size_t		 c_mapsize;
+	void		(*c_fn)(void *);
+	void		*c_arg;
+	const void	*c_asan_bottom;	/* the stack, for ASan's fiber API */
+	size_t		 c_asan_size;
+	void		*c_asan_fake;
+};
+
+/* The context of the calling thread itself (a loop), to switch back to. */
+void	coro_init_self(struct coro *);
+/* Maps a stack of stack_size bytes (rounded to pages) with a guard page
+ * below it.  Returns 0, or -1 with errno set. */
+int	coro_create(struct coro *, size_t stack_size);
+/* Prepares the coroutine (new, or finished and reused) to run fn(arg) at
+ * its next coro_switch.  fn must not return: it ends with coro_exit. */
+int	coro_start(struct coro *, void (*fn)(void *), void *arg);
+/* Unmaps the stack of a coroutine that is not running. */
+void	coro_destroy(struct coro *);
+/* Saves the current context in from and resumes to. */
+void	coro_switch(struct coro *from, struct coro *to);
+/* Switches from a finishing coroutine to `to` for good. */
+void	coro_exit(struct coro *from, struct coro *to)
+	    __attribute__((noreturn));
+
+#endif /* CORO_H */

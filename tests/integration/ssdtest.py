@@ -1,0 +1,703 @@
+# SPDX-License-Identifier: ISC
+"""Integration-test harness for sockserverd (Python 3 stdlib only).
+
+A Daemon writes a per-test configuration into its own temporary directory,
+starts the real binary in the foreground with its own NOTIFY_SOCKET, waits
+for READY=1, reads the chosen addresses back from the log, and always stops
+(and if need be kills) the process by PID, then checks the log for
+sanitizer reports and removes the directory.
+
+Rules kept everywhere here: every socket operation has a timeout, every loop
+is bounded in iterations and in time, and nothing waits with a bare sleep:
+waiting is polling for a condition until a deadline.
+
+Placeholders in a configuration text:
+    @DIR@   the daemon's temporary directory (unix socket paths go there)
+    @UNIQ@  a string unique to this daemon (abstract socket names)
+"""
+
+import atexit
+import os
+import re
+import select
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+
+READY_TIMEOUT = 15.0    # sanitizer builds start slowly
+STOP_TIMEOUT = 15.0
+CLEANUP_STOP_TIMEOUT = 5.0
+IO_TIMEOUT = 5.0        # default for one client operation
+QUIET = 0.3             # how long a negative check ("no reply") waits
+MAX_ITER = 1000000      # upper bound on the iterations of any loop
+
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:",
+                     "ERROR: LeakSanitizer", "WARNING: ThreadSanitizer",
+                     "ERROR: ThreadSanitizer")
+
+LISTENING_RE = re.compile(
+    r"listener=([A-Za-z0-9_.-]+): listening on (.+?) \((stream|dgram), ")
+
+# Environment variables of the service manager that a test must control.
+SD_VARS = ("NOTIFY_SOCKET", "JOURNAL_STREAM", "LISTEN_FDS", "LISTEN_PID",
+           "LISTEN_FDNAMES", "WATCHDOG_USEC", "WATCHDOG_PID")
+
+
+def binary():
+    """The daemon under test: $SSD_BIN, else ./sockserverd of the tree."""
+    b = os.environ.get("SSD_BIN")
+    if not b:
+        b = os.path.join(ROOT, "sockserverd")
+    return os.path.abspath(b)
+
+
+def _can_bind(family, addr):
+    try:
+        s = socket.socket(family, socket.SOCK_STREAM)
+    except OSError:
+        return False
+    try:
+        s.bind(addr)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+HAVE_IPV6 = socket.has_ipv6 and _can_bind(socket.AF_INET6, ("::1", 0))
+HAVE_127_0_0_2 = _can_bind(socket.AF_INET, ("127.0.0.2", 0))
+
+skip_unless_ipv6 = unittest.skipUnless(HAVE_IPV6, "cannot bind ::1")
+
+
+class Deadline:
+    """A point in time; remaining() is what is left of it (never < 0)."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+        self.end = time.monotonic() + seconds
+
+    def remaining(self):
+        return max(0.0, self.end - time.monotonic())
+
+    def expired(self):
+        return time.monotonic() >= self.end
+
+
+def wait_for(pred, timeout=IO_TIMEOUT, interval=0.01, what="condition"):
+    """Polls pred() until it returns a true value (returned) or fails."""
+    dl = Deadline(timeout)
+    for _ in range(MAX_ITER):
+        v = pred()
+        if v:
+            return v
+        if dl.expired():
+            break
+        time.sleep(min(interval, dl.remaining()))
+    raise AssertionError("timed out after %gs waiting for %s"
+                         % (timeout, what))
+
+
+# ---------------------------------------------------------------------------
+# Client helpers.
+
+
+def _settimeout(sock, dl):
+    r = dl.remaining()
+    if r <= 0:
+        raise socket.timeout("deadline passed")
+    sock.settimeout(r)
+
+
+def send_all(sock, data, timeout=IO_TIMEOUT):
+    """Sends all of data before the deadline (raises socket.timeout)."""
+    dl = Deadline(timeout)
+    view = memoryview(data)
+    for _ in range(MAX_ITER):
+        if not view:
+            return
+        _settimeout(sock, dl)
+        n = sock.send(view)
+        view = view[n:]
+    raise AssertionError("send_all: too many iterations")
+
+
+def recv_until_eof(sock, timeout=IO_TIMEOUT, limit=64 << 20):
+    """Everything until the peer closes; raises if not closed in time."""
+    dl = Deadline(timeout)
+    chunks, total = [], 0
+    for _ in range(MAX_ITER):
+        _settimeout(sock, dl)
+        b = sock.recv(65536)
+        if not b:
+            return b"".join(chunks)
+        chunks.append(b)
+        total += len(b)
+        if total > limit:
+            raise AssertionError("recv_until_eof: more than %d bytes"
+                                 % limit)
+    raise AssertionError("recv_until_eof: too many iterations")
+
+
+def recv_exactly(sock, n, timeout=IO_TIMEOUT):
+    """Exactly n bytes (raises on EOF or timeout before that)."""
+    dl = Deadline(timeout)
+    chunks, got = [], 0
+    for _ in range(MAX_ITER):
+        if got >= n:
+            return b"".join(chunks)
+        _settimeout(sock, dl)
+        b = sock.recv(min(65536, n - got))
+        if not b:
+            raise AssertionError("EOF after %d of %d bytes" % (got, n))
+        chunks.append(b)
+        got += len(b)
+    raise AssertionError("recv_exactly: too many iterations")
+
+
+def recv_within(sock, timeout=IO_TIMEOUT, size=65536):
+    """One recv() (a datagram, or what a stream has), with a timeout."""
+    sock.settimeout(timeout)
+    return sock.recv(size)
+
+
+def nothing_arrives(sock, wait=QUIET):
+    """True if nothing (no data, no EOF, no error) arrives within wait."""
+    r, _, _ = select.select([sock], [], [], wait)
+    return not r
+
+
+def closed_by_peer(sock, timeout=IO_TIMEOUT):
+    """True if the peer closes without sending data (EOF or a reset)."""
+    try:
+        return recv_within(sock, timeout, 1) == b""
+    except ConnectionResetError:
+        return True
+
+
+def reset_close(sock):
+    """Closes with SO_LINGER 0: the peer sees a reset, not an EOF."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                    struct.pack("ii", 1, 0))
+    sock.close()
+
+
+class Exchanger:
+    """Sends a payload from a thread while the caller reads the reply, so
+    that neither side's buffers fill up (for payloads larger than them)."""
+
+    def __init__(self, sock, data, timeout=IO_TIMEOUT):
+        self.sock, self.data, self.timeout = sock, data, timeout
+        self.error = None
+        self.thread = threading.Thread(target=self._send, daemon=True)
+
+    def _send(self):
+        try:
+            send_all(self.sock, self.data, self.timeout)
+            self.sock.shutdown(socket.SHUT_WR)
+        except Exception as e:      # reported by run()
+            self.error = e
+
+    def run(self, expect_len):
+        # The socket is shared: give it one blocking timeout and never
+        # change it while the sender runs (settimeout is per socket).
+        self.sock.settimeout(self.timeout)
+        self.thread.start()
+        dl = Deadline(self.timeout)
+        chunks, got = [], 0
+        try:
+            for _ in range(MAX_ITER):
+                if got >= expect_len or dl.expired():
+                    break
+                b = self.sock.recv(65536)
+                if not b:
+                    break
+                chunks.append(b)
+                got += len(b)
+        finally:
+            self.thread.join(self.timeout)
+        if self.thread.is_alive():
+            raise AssertionError("sender thread did not finish")
+        if self.error is not None:
+            raise AssertionError("sending failed: %r" % (self.error,))
+        return b"".join(chunks)
+
+
+# ---------------------------------------------------------------------------
+# Listener addresses, as the daemon logs them.
+
+
+class Listener:
+    """A bound listener: family, type and the Python socket address."""
+
+    def __init__(self, name, text, kind):
+        self.name = name
+        self.text = text
+        self.type = socket.SOCK_STREAM if kind == "stream" \
+            else socket.SOCK_DGRAM
+        if text.startswith("["):
+            host, _, port = text[1:].rpartition("]:")
+            self.family, self.addr = socket.AF_INET6, (host, int(port))
+        elif text.startswith("/"):
+            self.family, self.addr = socket.AF_UNIX, text
+        elif text.startswith("@"):
+            self.family, self.addr = socket.AF_UNIX, "\0" + text[1:]
+        else:
+            host, _, port = text.rpartition(":")
+            self.family, self.addr = socket.AF_INET, (host, int(port))
+
+    @property
+    def port(self):
+        return self.addr[1] if self.family != socket.AF_UNIX else None
+
+    def __repr__(self):
+        return "<Listener %s %s>" % (self.name, self.text)
+
+
+def parse_listeners(log):
+    out = {}
+    for m in LISTENING_RE.finditer(log):
+        out[m.group(1)] = Listener(m.group(1), m.group(2), m.group(3))
+    return out
+
+
+# ---------------------------------------------------------------------------
+# The daemon.
+
+
+class DaemonExited(AssertionError):
+    pass
+
+
+_live = set()           # started daemons not yet closed
+_live_lock = threading.Lock()
+
+
+def kill_all():
+    """SIGKILLs every daemon still running (by PID): at exit, and from the
+    runner's watchdog."""
+    with _live_lock:
+        procs = list(_live)
+    for p in procs:
+        if p.poll() is None:
+            try:
+                os.kill(p.pid, signal.SIGKILL)
+                p.wait(5)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                pass
+
+
+atexit.register(kill_all)
+
+
+def sanitizer_report(text):
+    for marker in SANITIZER_MARKERS:
+        if marker in text:
+            return marker
+    return None
+
+
+def log_tail(text, lines=60):
+    t = text.splitlines()
+    if len(t) > lines:
+        t = ["... (%d earlier lines)" % (len(t) - lines)] + t[-lines:]
+    return "\n".join(t)
+
+
+class Daemon:
+    """One sockserverd process on a configuration of its own.
+
+    with Daemon(conf) as d:          # started, READY=1 received
+        s = d.connect("echo")
+        ...
+        rc = d.stop()                 # SIGTERM, wait: the exit status
+    """
+
+    def __init__(self, conf, args=(), env=None, journal=False,
+                 log_level="debug", ready=True, conf_name="sockserverd.conf"):
+        self.dir = tempfile.mkdtemp(prefix="ssd-")
+        self.uniq = "ssdtest-%d-%s" % (os.getpid(),
+                                       os.path.basename(self.dir))
+        self.conf_path = os.path.join(self.dir, conf_name)
+        self.log_path = os.path.join(self.dir, "stderr.log")
+        self.out_path = os.path.join(self.dir, "stdout.log")
+        self.notify_path = os.path.join(self.dir, "notify")
+        self.args = list(args)
+        self.extra_env = dict(env or {})
+        self.journal = journal
+        self.log_level = log_level
+        self.want_ready = ready
+        self.proc = None
+        self.returncode = None
+        self.messages = []          # every notify datagram, as text
+        self.listeners = {}
+        self._clients = []
+        self._nclient = 0
+        self._closed = False
+        self.notify = None
+        try:
+            with open(self.conf_path, "w") as f:
+                f.write(self.expand(conf))
+            self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            self.notify.bind(self.notify_path)
+            self.notify.setblocking(False)
+        except BaseException:
+            self.close()
+            raise
+
+    def expand(self, text):
+        return text.replace("@DIR@", self.dir).replace("@UNIQ@", self.uniq)
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    # -- life cycle --------------------------------------------------------
+
+    def environment(self):
+        env = dict(os.environ)
+        for k in SD_VARS:
+            env.pop(k, None)
+        env["NOTIFY_SOCKET"] = self.notify_path
+        if self.journal:
+            env["JOURNAL_STREAM"] = "8:%d" % os.getpid()
+        env.update(self.extra_env)
+        return env
+
+    def command(self):
+        cmd = [binary(), "-c", self.conf_path]
+        if self.log_level is not None:
+            cmd += ["-l", self.log_level]
+        return cmd + self.args
+
+    def start(self):
+        """Starts the process; waits for READY=1 unless ready=False."""
+        with open(self.log_path, "wb") as err, \
+                open(self.out_path, "wb") as out:
+            self.proc = subprocess.Popen(
+                self.command(), stdin=subprocess.DEVNULL, stdout=out,
+                stderr=err, env=self.environment(), cwd=self.dir,
+                close_fds=True)
+        with _live_lock:
+            _live.add(self.proc)
+        if self.want_ready:
+            self.wait_ready()
+        return self
+
+    def __enter__(self):
+        if self.proc is None:
+            self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.close(raise_on_sanitizer=exc[0] is None)
+        return False
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def read_notify(self):
+        """Collects every datagram waiting on the notify socket."""
+        for _ in range(10000):
+            try:
+                b = self.notify.recv(4096)
+            except (BlockingIOError, InterruptedError):
+                return
+            self.messages.append(b.decode("utf-8", "replace"))
+
+    def notify_lines(self):
+        self.read_notify()
+        return [ln for m in self.messages for ln in m.split("\n") if ln]
+
+    def has_notify(self, line_or_prefix):
+        return any(ln == line_or_prefix or
+                   (line_or_prefix.endswith("=") and
+                    ln.startswith(line_or_prefix))
+                   for ln in self.notify_lines())
+
+    def wait_notify(self, line_or_prefix, timeout=READY_TIMEOUT):
+        dl = Deadline(timeout)
+        for _ in range(MAX_ITER):
+            if self.has_notify(line_or_prefix):
+                return
+            if dl.expired():
+                break
+            select.select([self.notify], [], [], min(0.05, dl.remaining()))
+        raise AssertionError("no %r on NOTIFY_SOCKET within %gs; got %r\n"
+                             "log:\n%s" % (line_or_prefix, timeout,
+                                           self.messages,
+                                           log_tail(self.log())))
+
+    def wait_ready(self, timeout=READY_TIMEOUT):
+        """Waits for READY=1; fails with the log if the process exits."""
+        dl = Deadline(timeout)
+        for _ in range(MAX_ITER):
+            if self.has_notify("READY=1"):
+                self.listeners = parse_listeners(self.log())
+                return
+            if self.proc.poll() is not None:
+                self.read_notify()
+                if self.has_notify("READY=1"):
+                    continue
+                raise DaemonExited(
+                    "sockserverd exited with status %s before READY=1; "
+                    "log:\n%s" % (self.proc.returncode,
+                                  log_tail(self.log())))
+            if dl.expired():
+                break
+            select.select([self.notify], [], [], min(0.05, dl.remaining()))
+        raise AssertionError("no READY=1 within %gs; log:\n%s"
+                             % (timeout, log_tail(self.log())))
+
+    def signal(self, sig):
+        if self.running():
+            os.kill(self.proc.pid, sig)
+
+    def wait_exit(self, timeout=STOP_TIMEOUT):
+        """The exit status, once the process has exited (or fails)."""
+        try:
+            self.returncode = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("sockserverd (pid %d) still running after "
+                                 "%gs; log:\n%s" % (self.proc.pid, timeout,
+                                                     log_tail(self.log())))
+        return self.returncode
+
+    def stop(self, timeout=STOP_TIMEOUT):
+        """SIGTERM by PID, then waits: the exit status."""
+        self.signal(signal.SIGTERM)
+        return self.wait_exit(timeout)
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.kill(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                pass
+        if self.proc is not None and self.proc.poll() is not None:
+            with _live_lock:
+                _live.discard(self.proc)
+
+    def close(self, raise_on_sanitizer=True):
+        """Kills the process if still there, closes the sockets, checks
+        the log for sanitizer reports and removes the directory."""
+        if self._closed:
+            return
+        self._closed = True
+        report = None
+        try:
+            # Clients first, so that nothing is left to drain; then a
+            # graceful stop (the leak checker runs at a normal exit only),
+            # and SIGKILL if that does not end it.
+            for s in self._clients:
+                try:
+                    s.close()
+                except OSError:
+                    pass
+            if self.running():
+                try:
+                    os.kill(self.proc.pid, signal.SIGTERM)
+                    self.proc.wait(CLEANUP_STOP_TIMEOUT)
+                except (ProcessLookupError, subprocess.TimeoutExpired):
+                    pass
+            self.kill()
+            if self.notify is not None:
+                self.notify.close()
+            text = self.log()
+            self.final_log = text
+            report = sanitizer_report(text)
+        finally:
+            if os.environ.get("SSD_KEEP"):
+                print("ssdtest: kept %s" % self.dir)
+            else:
+                shutil.rmtree(self.dir, ignore_errors=True)
+        if report is not None and raise_on_sanitizer:
+            raise AssertionError("sanitizer report (%s) in the log:\n%s"
+                                 % (report, log_tail(text, 200)))
+
+    # -- logs --------------------------------------------------------------
+
+    def log(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return getattr(self, "final_log", "")
+
+    def stdout(self):
+        try:
+            with open(self.out_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def wait_log(self, pattern, timeout=IO_TIMEOUT):
+        """Polls the log until the regular expression matches: the match."""
+        rx = re.compile(pattern)
+        try:
+            return wait_for(lambda: rx.search(self.log()), timeout,
+                            interval=0.02, what="log line /%s/" % pattern)
+        except AssertionError as e:
+            raise AssertionError("%s; log:\n%s"
+                                 % (e, log_tail(self.log()))) from None
+
+    def log_has(self, pattern):
+        return re.search(pattern, self.log()) is not None
+
+    # -- clients -----------------------------------------------------------
+
+    def listener(self, name):
+        try:
+            return self.listeners[name]
+        except KeyError:
+            raise AssertionError("no \"listening on\" line for listener %s;"
+                                 " log:\n%s" % (name, log_tail(self.log())))
+
+    def _track(self, s):
+        self._clients.append(s)
+        return s
+
+    def client_path(self, tag="client"):
+        self._nclient += 1
+        return os.path.join(self.dir, "%s-%d" % (tag, self._nclient))
+
+    def connect(self, name, timeout=IO_TIMEOUT, bind=None):
+        """A stream client connected to listener name."""
+        ln = self.listener(name)
+        return connect_to(ln.family, ln.addr, timeout, bind,
+                          track=self._track)
+
+    def dgram(self, name, timeout=IO_TIMEOUT, bind=None, unbound=False):
+        """A datagram client connected to listener name.  A unix client
+        binds a path of its own in the temp dir (the reply goes there)
+        unless bind is given or unbound is true."""
+        ln = self.listener(name)
+        s = self._track(socket.socket(ln.family, socket.SOCK_DGRAM))
+        if bind is not None:
+            s.bind(bind)
+        elif ln.family == socket.AF_UNIX and not unbound:
+            s.bind(self.client_path())
+        s.settimeout(timeout)
+        s.connect(ln.addr)
+        return s
+
+    def echo_once(self, name, payload=b"ping\n", timeout=IO_TIMEOUT):
+        """One complete echo exchange on a stream or dgram listener."""
+        ln = self.listener(name)
+        if ln.type == socket.SOCK_DGRAM:
+            s = self.dgram(name, timeout)
+            try:
+                s.send(payload)
+                return recv_within(s, timeout)
+            finally:
+                s.close()
+        s = self.connect(name, timeout)
+        try:
+            send_all(s, payload, timeout)
+            s.shutdown(socket.SHUT_WR)
+            return recv_until_eof(s, timeout)
+        finally:
+            s.close()
+
+
+def connect_to(family, addr, timeout=IO_TIMEOUT, bind=None, track=None):
+    s = socket.socket(family, socket.SOCK_STREAM)
+    if track is not None:
+        track(s)
+    try:
+        if bind is not None:
+            s.bind(bind)
+        s.settimeout(timeout)
+        s.connect(addr)
+    except BaseException:
+        s.close()
+        raise
+    return s
+
+
+def free_port(family=socket.AF_INET, host="127.0.0.1"):
+    """A port that is free now (only for negative checks: never bind it
+    in a configuration, which uses port = 0)."""
+    s = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def run_binary(args, timeout=READY_TIMEOUT, env=None, cwd=None):
+    """Runs sockserverd to completion (-t, -V, usage errors...)."""
+    e = dict(os.environ)
+    for k in SD_VARS:
+        e.pop(k, None)
+    e.update(env or {})
+    return subprocess.run([binary()] + list(args), stdin=subprocess.DEVNULL,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          timeout=timeout, env=e, cwd=cwd or ROOT)
+
+
+# ---------------------------------------------------------------------------
+# Test case base.
+
+
+class DaemonTestCase(unittest.TestCase):
+    """Gives self.daemon(conf, ...): started, stopped and checked for
+    sanitizer reports in cleanup whatever happens in the test."""
+
+    def daemon(self, conf, start=True, **kw):
+        d = Daemon(conf, **kw)
+        self.addCleanup(self._close_daemon, d)
+        if start:
+            d.start()
+        return d
+
+    def _close_daemon(self, d):
+        try:
+            d.close()
+        finally:
+            logs = self.__dict__.setdefault("ssd_logs", [])
+            logs.append((d.conf_path, getattr(d, "final_log", "")))
+
+    def assertEcho(self, d, name, payload=b"hello\n"):
+        self.assertEqual(d.echo_once(name, payload), payload)
+
+    def assertStopsCleanly(self, d, timeout=STOP_TIMEOUT):
+        rc = d.stop(timeout)
+        self.assertEqual(rc, 0, "exit status %s; log:\n%s"
+                         % (rc, log_tail(d.log())))
+
+
+def listener_conf(name, handler="echo", address="127.0.0.1", port=0,
+                  type="stream", extra=""):
+    """One listener group in libconfig syntax (sync model)."""
+    s = '{ name = "%s"; address = "%s"; ' % (name, address)
+    if port is not None and not address.startswith(("/", "@")):
+        s += "port = %d; " % port
+    s += 'type = "%s"; handler = "%s"; concurrency = "sync"; %s }' % (
+        type, handler, extra)
+    return s
+
+
+def conf(*listeners, globals_=""):
+    """A whole configuration: global settings, then the listeners."""
+    return "%s\nlisteners = (\n  %s\n);\n" % (globals_,
+                                              ",\n  ".join(listeners))
+
