@@ -1,16 +1,21 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * conc_event.c - the "event" model: every request runs as a coroutine on
- * the libev loop.  Handlers keep socketserver's blocking style; when
+ * a libev loop.  Handlers keep socketserver's blocking style; when
  * ssd_read/ssd_write would block, the request parks on an ev_io (plus an
  * ev_timer for the listener's timeout) and switches back to the loop,
  * which resumes it when the socket is ready.  A request costs a small
  * struct and the pages of its stack that it touches, not a thread.
  * The one rule for handlers: block only inside ssd_* calls.
+ *
+ * With workers = N > 1 the listener is served by N threads, each running
+ * its own loop that accepts from the shared socket.  Requests are still
+ * accounted for on the main loop (server_request_done hands them over).
  */
 #include <sys/queue.h>
 
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,50 +29,103 @@
 
 struct econn {
 	struct coro		 e_coro;
+	struct eloop		*e_eloop;
 	ev_io			 e_io;
 	ev_timer		 e_timer;
 	struct ssd_request	*e_rq;
 	bool			 e_parked;
 	bool			 e_timedout;
 	bool			 e_done;
-	SLIST_ENTRY(econn)	 e_next;	/* in the pool */
+	LIST_ENTRY(econn)	 e_entry;	/* live list, or the pool */
 };
 
-static struct coro		conc_event_loop;	/* the loop's context */
-static SLIST_HEAD(, econn)	conc_event_pool =
-    SLIST_HEAD_INITIALIZER(conc_event_pool);
-static size_t			conc_event_npool;
+/* What the model keeps per loop (ev_userdata of the loop). */
+struct eloop {
+	struct ev_loop		*t_loop;
+	struct coro		 t_ctx;		/* the loop's own context */
+	ev_async		 t_kick;	/* cut requests, resume, quit */
+	LIST_HEAD(, econn)	 t_live;
+	LIST_HEAD(, econn)	 t_pool;
+	size_t			 t_npool;
+	atomic_bool		 t_quit;
+	/* workers only: */
+	struct lwatch		 t_watch;
+	pthread_t		 t_thread;
+};
+
+struct eworkers {
+	struct eloop		*k_loops;
+	size_t			 k_n;
+};
+
+static struct eloop		*conc_event_main_loop;
 
 static void conc_event_io_cb(struct ev_loop *, ev_io *, int);
 static void conc_event_timer_cb(struct ev_loop *, ev_timer *, int);
+static void conc_event_kick_cb(struct ev_loop *, ev_async *, int);
 
-static struct econn *
-conc_event_get(void)
+static void
+conc_event_eloop_init(struct eloop *t, struct ev_loop *loop)
+{
+	memset(t, 0, sizeof(*t));
+	t->t_loop = loop;
+	coro_init_self(&t->t_ctx);
+	LIST_INIT(&t->t_live);
+	LIST_INIT(&t->t_pool);
+	atomic_init(&t->t_quit, false);
+	ev_async_init(&t->t_kick, conc_event_kick_cb);
+	ev_async_start(loop, &t->t_kick);
+	ev_unref(loop);		/* the kick alone keeps no loop running */
+	ev_set_userdata(loop, t);
+}
+
+static void
+conc_event_eloop_fini(struct eloop *t)
 {
 	struct econn *e;
 
-	if ((e = SLIST_FIRST(&conc_event_pool)) != NULL) {
-		SLIST_REMOVE_HEAD(&conc_event_pool, e_next);
-		conc_event_npool--;
-		return e;
-	}
-	e = xcalloc(1, sizeof(*e));
-	if (coro_create(&e->e_coro, CONC_EVENT_STACK) == -1) {
+	ev_ref(t->t_loop);
+	ev_async_stop(t->t_loop, &t->t_kick);
+	while ((e = LIST_FIRST(&t->t_pool)) != NULL) {
+		LIST_REMOVE(e, e_entry);
+		coro_destroy(&e->e_coro);
 		free(e);
-		return NULL;
 	}
-	ev_init(&e->e_io, conc_event_io_cb);
-	ev_init(&e->e_timer, conc_event_timer_cb);
+	t->t_npool = 0;
+}
+
+static struct econn *
+conc_event_get(struct eloop *t)
+{
+	struct econn *e;
+
+	if ((e = LIST_FIRST(&t->t_pool)) != NULL) {
+		LIST_REMOVE(e, e_entry);
+		t->t_npool--;
+	} else {
+		e = xcalloc(1, sizeof(*e));
+		if (coro_create(&e->e_coro, CONC_EVENT_STACK) == -1) {
+			free(e);
+			return NULL;
+		}
+		e->e_eloop = t;
+		ev_init(&e->e_io, conc_event_io_cb);
+		ev_init(&e->e_timer, conc_event_timer_cb);
+	}
+	LIST_INSERT_HEAD(&t->t_live, e, e_entry);
 	return e;
 }
 
 static void
 conc_event_put(struct econn *e)
 {
+	struct eloop *t = e->e_eloop;
+
+	LIST_REMOVE(e, e_entry);
 	e->e_rq = NULL;
-	if (conc_event_npool < CONC_EVENT_POOL) {
-		SLIST_INSERT_HEAD(&conc_event_pool, e, e_next);
-		conc_event_npool++;
+	if (t->t_npool < CONC_EVENT_POOL) {
+		LIST_INSERT_HEAD(&t->t_pool, e, e_entry);
+		t->t_npool++;
 		return;
 	}
 	coro_destroy(&e->e_coro);
@@ -81,16 +139,16 @@ conc_event_main(void *arg)
 
 	request_run(e->e_rq);
 	e->e_done = true;
-	coro_exit(&e->e_coro, &conc_event_loop);
+	coro_exit(&e->e_coro, &e->e_eloop->t_ctx);
 }
 
-/* Runs e until it parks or ends; on the loop's context only. */
+/* Runs e until it parks or ends; on its loop's context only. */
 static void
 conc_event_resume(struct econn *e)
 {
 	struct ssd_request *rq;
 
-	coro_switch(&conc_event_loop, &e->e_coro);
+	coro_switch(&e->e_eloop->t_ctx, &e->e_coro);
 	if (!e->e_done)
 		return;
 	rq = e->e_rq;
@@ -102,7 +160,8 @@ conc_event_resume(struct econn *e)
 static int
 conc_event_wait(struct ssd_request *rq, short events)
 {
-	struct econn *e = rq->rq_conc;
+	struct econn	*e = rq->rq_conc;
+	struct ev_loop	*loop = e->e_eloop->t_loop;
 
 	if (atomic_load(&rq->rq_cut)) {
 		errno = ECONNABORTED;
@@ -110,18 +169,18 @@ conc_event_wait(struct ssd_request *rq, short events)
 	}
 	ev_io_set(&e->e_io, rq->rq_fd, ((events & POLLIN) ? EV_READ : 0) |
 	    ((events & POLLOUT) ? EV_WRITE : 0));
-	ev_io_start(server.s_loop, &e->e_io);
+	ev_io_start(loop, &e->e_io);
 	if (rq->rq_timeout > 0) {
 		ev_timer_set(&e->e_timer, rq->rq_timeout, 0.);
-		ev_timer_start(server.s_loop, &e->e_timer);
+		ev_timer_start(loop, &e->e_timer);
 	}
 	e->e_timedout = false;
 	e->e_parked = true;
-	coro_switch(&e->e_coro, &conc_event_loop);
+	coro_switch(&e->e_coro, &e->e_eloop->t_ctx);
 	e->e_parked = false;
 	/* Stopping also clears a pending event: no second resume. */
-	ev_io_stop(server.s_loop, &e->e_io);
-	ev_timer_stop(server.s_loop, &e->e_timer);
+	ev_io_stop(loop, &e->e_io);
+	ev_timer_stop(loop, &e->e_timer);
 	if (atomic_load(&rq->rq_cut)) {
 		errno = ECONNABORTED;
 		return -1;
@@ -153,11 +212,38 @@ conc_event_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	conc_event_resume(e);
 }
 
+/* Another thread asked: resume cut requests, accept again, or quit. */
+static void
+conc_event_kick_cb(struct ev_loop *loop, ev_async *w, int revents)
+{
+	struct eloop	*t = container_of(w, struct eloop, t_kick);
+	struct econn	*e, *next;
+
+	(void)revents;
+	for (e = LIST_FIRST(&t->t_live); e != NULL; e = next) {
+		next = LIST_NEXT(e, e_entry);
+		if (e->e_parked && atomic_load(&e->e_rq->rq_cut))
+			conc_event_resume(e);
+	}
+	if (t->t_watch.w_loop == NULL)
+		return;
+	if (atomic_load(&t->t_watch.w_listener->l_run->r_closing))
+		listener_watch_stop(&t->t_watch);
+	else
+		listener_watch_resume(&t->t_watch);
+	if (atomic_load(&t->t_quit))
+		ev_break(loop, EVBREAK_ALL);
+}
+
 static int
 conc_event_start(struct listener *l)
 {
 	(void)l;
-	coro_init_self(&conc_event_loop);
+	if (conc_event_main_loop == NULL) {
+		conc_event_main_loop = xcalloc(1,
+		    sizeof(*conc_event_main_loop));
+		conc_event_eloop_init(conc_event_main_loop, server.s_loop);
+	}
 	return 0;
 }
 
@@ -171,12 +257,14 @@ conc_event_can_accept(const struct listener *l)
 static void
 conc_event_dispatch(struct listener *l, struct ssd_request *rq)
 {
-	struct econn *e;
+	struct eloop	*t = ev_userdata(rq->rq_watch->w_loop);
+	struct econn	*e;
 
-	if ((e = conc_event_get()) == NULL) {
+	(void)l;
+	if ((e = conc_event_get(t)) == NULL) {
 		ssd_log(rq, LOG_WARNING, "cannot allocate a coroutine stack: "
 		    "%s; connection closed", strerror(errno));
-		listener_pause(l, errno);
+		listener_pause(rq->rq_watch, errno);
 		server_request_done(rq);
 		return;
 	}
@@ -191,27 +279,23 @@ conc_event_dispatch(struct listener *l, struct ssd_request *rq)
 static void
 conc_event_cut(struct ssd_request *rq)
 {
-	struct econn *e = rq->rq_conc;
+	struct ev_loop *loop = rq->rq_watch->w_loop;
 
 	atomic_store(&rq->rq_cut, true);
-	/* Resumed from the loop, never from here: the caller may be
-	 * walking the request list. */
-	if (e != NULL && e->e_parked)
-		ev_feed_event(server.s_loop, &e->e_io, EV_CUSTOM);
+	/* Resumed by its own loop, never from here: the caller may be on
+	 * another thread, or walking the request list. */
+	ev_async_send(loop, &((struct eloop *)ev_userdata(loop))->t_kick);
 }
 
 static void
 conc_event_stop(struct listener *l)
 {
-	struct econn *e;
-
 	(void)l;
-	while ((e = SLIST_FIRST(&conc_event_pool)) != NULL) {
-		SLIST_REMOVE_HEAD(&conc_event_pool, e_next);
-		coro_destroy(&e->e_coro);
-		free(e);
+	if (conc_event_main_loop != NULL) {
+		conc_event_eloop_fini(conc_event_main_loop);
+		free(conc_event_main_loop);
+		conc_event_main_loop = NULL;
 	}
-	conc_event_npool = 0;
 }
 
 const struct conc_ops conc_event_ops = {
@@ -221,4 +305,128 @@ const struct conc_ops conc_event_ops = {
 	.dispatch = conc_event_dispatch,
 	.cut = conc_event_cut,
 	.stop = conc_event_stop,
+};
+
+/*
+ * workers = N: the same model on N loops of their own.
+ */
+static void *
+conc_event_worker_main(void *arg)
+{
+	struct eloop *t = arg;
+
+	ev_run(t->t_loop, 0);
+	listener_watch_fini(&t->t_watch);
+	return NULL;
+}
+
+static void
+conc_event_workers_stop(struct listener *l)
+{
+	struct eworkers *k = l->l_run->r_conc;
+
+	if (k == NULL)
+		return;
+	for (size_t i = 0; i < k->k_n; i++) {
+		struct eloop *t = &k->k_loops[i];
+
+		if (t->t_loop == NULL)
+			continue;
+		if (t->t_thread != 0) {
+			atomic_store(&t->t_quit, true);
+			ev_async_send(t->t_loop, &t->t_kick);
+			pthread_join(t->t_thread, NULL);
+		}
+		conc_event_eloop_fini(t);
+		ev_loop_destroy(t->t_loop);
+	}
+	free(k->k_loops);
+	free(k);
+	l->l_run->r_conc = NULL;
+}
+
+static int
+conc_event_workers_start(struct listener *l)
+{
+	struct eworkers	*k = xcalloc(1, sizeof(*k));
+	sigset_t	 all, old;
+	int		 rc;
+
+	k->k_n = (size_t)l->l_workers;
+	k->k_loops = xcalloc(k->k_n, sizeof(*k->k_loops));
+	l->l_run->r_conc = k;
+	for (size_t i = 0; i < k->k_n; i++) {
+		struct eloop	*t = &k->k_loops[i];
+		struct ev_loop	*loop = ev_loop_new(EVFLAG_AUTO);
+
+		if (loop == NULL) {
+			log_errorx("listener=%s: cannot create event loop %zu",
+			    l->l_name, i);
+			goto fail;
+		}
+		conc_event_eloop_init(t, loop);
+		/* A worker runs while its listener watcher is active. */
+		ev_ref(loop);
+		listener_watch_init(&t->t_watch, l, loop);
+		listener_watch_resume(&t->t_watch);
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		rc = pthread_create(&t->t_thread, NULL,
+		    conc_event_worker_main, t);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		if (rc != 0) {
+			t->t_thread = 0;
+			log_errorx("listener=%s: cannot start worker %zu: %s",
+			    l->l_name, i, strerror(rc));
+			goto fail;
+		}
+	}
+	return 0;
+fail:
+	conc_event_workers_stop(l);
+	return -1;
+}
+
+/* Wakes every worker to accept again, or to let go of a closed socket. */
+static void
+conc_event_workers_kick(struct listener *l)
+{
+	struct eworkers *k = l->l_run->r_conc;
+
+	if (k == NULL)
+		return;
+	for (size_t i = 0; i < k->k_n; i++)
+		if (k->k_loops[i].t_thread != 0)
+			ev_async_send(k->k_loops[i].t_loop,
+			    &k->k_loops[i].t_kick);
+}
+
+static void
+conc_event_workers_resume(struct listener *l)
+{
+	/* Workers only pause at a max_connections cap. */
+	if (l->l_max_connections > 0 ||
+	    server.s_cfg->cf_max_connections > 0)
+		conc_event_workers_kick(l);
+}
+
+static void
+conc_event_workers_close(struct listener *l)
+{
+	/* Stops new connections at once; the workers stop watching when
+	 * kicked, and the descriptor is closed after they are joined. */
+	if (l->l_type == SOCK_STREAM)
+		shutdown(l->l_run->r_fd, SHUT_RDWR);
+	conc_event_workers_kick(l);
+}
+
+const struct conc_ops conc_event_workers_ops = {
+	.name = "event",
+	.start = conc_event_workers_start,
+	.can_accept = conc_event_can_accept,
+	.dispatch = conc_event_dispatch,
+	.cut = conc_event_cut,
+	.stop = conc_event_workers_stop,
+	.resume = conc_event_workers_resume,
+	.close = conc_event_workers_close,
 };

@@ -101,11 +101,12 @@ conc_fork_dispatch(struct listener *l, struct ssd_request *rq)
 	struct conc_fork_child	*c;
 	pid_t			 pid;
 
+	(void)l;
 	pid = fork();
 	if (pid == -1) {
 		ssd_log(rq, LOG_WARNING, "cannot fork: %s; connection closed",
 		    strerror(errno));
-		listener_pause(l, errno);
+		listener_pause(rq->rq_watch, errno);
 		server_request_done(rq);
 		return;
 	}

@@ -43,6 +43,7 @@ conc_thread_dispatch(struct listener *l, struct ssd_request *rq)
 	sigset_t		 all, old;
 	int			 rc;
 
+	(void)l;
 	if (!attr_ready) {
 		pthread_attr_init(&attr);
 		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -56,7 +57,7 @@ conc_thread_dispatch(struct listener *l, struct ssd_request *rq)
 	if (rc != 0) {
 		ssd_log(rq, LOG_WARNING, "cannot create a thread: %s; "
 		    "connection closed", strerror(rc));
-		listener_pause(l, rc);
+		listener_pause(rq->rq_watch, rc);
 		server_request_done(rq);
 	}
 }

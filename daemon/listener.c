@@ -150,6 +150,8 @@ listener_bind(struct listener *l)
 	r = xcalloc(1, sizeof(*r));
 	r->r_listener = l;
 	r->r_fd = fd;
+	atomic_init(&r->r_active, 0);
+	atomic_init(&r->r_closing, false);
 	if (is_path && stat(sun->sun_path, &st) == 0) {
 		r->r_unlink = true;
 		r->r_dev = st.st_dev;
@@ -162,8 +164,6 @@ listener_bind(struct listener *l)
 	else
 		addr_format_local((struct sockaddr *)&bound, blen, r->r_local,
 		    sizeof(r->r_local));
-	if (l->l_type == SOCK_DGRAM)
-		r->r_dgram = xmalloc(l->l_max_packet_size + 1);
 	switch (l->l_model) {
 	case CONC_SYNC:
 		r->r_ops = &conc_sync_ops;
@@ -175,7 +175,8 @@ listener_bind(struct listener *l)
 		r->r_ops = &conc_fork_ops;
 		break;
 	case CONC_EVENT:
-		r->r_ops = &conc_event_ops;
+		r->r_ops = l->l_workers > 1 ? &conc_event_workers_ops :
+		    &conc_event_ops;
 		break;
 	}
 	l->l_run = r;
@@ -198,18 +199,24 @@ listener_close(struct listener *l)
 	struct sockaddr_un	*sun = (void *)&l->l_addr;
 	struct stat		 st;
 
-	if (r == NULL || r->r_closing)
+	if (r == NULL || atomic_load(&r->r_closing))
 		return;
-	r->r_closing = true;
-	ev_io_stop(server.s_loop, &r->r_io);
-	ev_timer_stop(server.s_loop, &r->r_backoff);
+	atomic_store(&r->r_closing, true);
 	/* Remove the file only if it is still the one we created. */
 	if (r->r_unlink && stat(sun->sun_path, &st) == 0 &&
 	    st.st_dev == r->r_dev && st.st_ino == r->r_ino)
 		unlink(sun->sun_path);
 	r->r_unlink = false;
+	if (r->r_ops->close != NULL) {
+		/* The model's own loops watch the socket: they let go of it,
+		 * and the model closes it once they have. */
+		r->r_ops->close(l);
+		return;
+	}
+	listener_watch_stop(&r->r_watch);
 	/* Datagram requests reply through this socket: keep it until idle. */
-	if (r->r_fd != -1 && (l->l_type == SOCK_STREAM || r->r_active == 0)) {
+	if (r->r_fd != -1 && (l->l_type == SOCK_STREAM ||
+	    atomic_load(&r->r_active) == 0)) {
 		close(r->r_fd);
 		r->r_fd = -1;
 	}
@@ -222,19 +229,19 @@ listener_free_run(struct listener *l)
 
 	if (r == NULL)
 		return;
+	listener_watch_fini(&r->r_watch);
 	if (r->r_fd != -1)
 		close(r->r_fd);
-	free(r->r_dgram);
 	free(r);
 	l->l_run = NULL;
 }
 
 /* Refused by allow/deny: count, and log at most once a second. */
 static bool
-listener_acl_refuses(struct listener *l, const struct sockaddr *sa,
+listener_acl_refuses(struct lwatch *w, const struct sockaddr *sa,
     socklen_t len)
 {
-	struct lrun	*r = l->l_run;
+	struct listener	*l = w->w_listener;
 	char		 peer[ADDR_STRLEN];
 	ev_tstamp	 now;
 
@@ -243,93 +250,109 @@ listener_acl_refuses(struct listener *l, const struct sockaddr *sa,
 	if (!acl_match(l->l_deny, l->l_ndeny, sa) &&
 	    (l->l_nallow == 0 || acl_match(l->l_allow, l->l_nallow, sa)))
 		return false;
-	r->r_refused++;
-	now = ev_now(server.s_loop);
-	if (now - r->r_refused_logged >= 1.0) {
+	w->w_refused++;
+	now = ev_now(w->w_loop);
+	if (now - w->w_refused_logged >= 1.0) {
 		addr_format(sa, len, peer, sizeof(peer));
 		log_infox("listener=%s peer=%s: refused by allow/deny (%lu "
 		    "refused since the last report)", l->l_name, peer,
-		    r->r_refused);
-		r->r_refused = 0;
-		r->r_refused_logged = now;
+		    w->w_refused);
+		w->w_refused = 0;
+		w->w_refused_logged = now;
 	}
 	return true;
 }
 
 void
-listener_pause(struct listener *l, int err)
+listener_pause(struct lwatch *w, int err)
 {
-	struct lrun *r = l->l_run;
-
-	ev_io_stop(server.s_loop, &r->r_io);
-	if (!r->r_backoff_logged)
+	ev_io_stop(w->w_loop, &w->w_io);
+	if (!w->w_backoff_logged)
 		log_warningx("listener=%s: %s: pausing for %gs",
-		    l->l_name, strerror(err), LISTENER_BACKOFF);
-	r->r_backoff_logged = true;
-	ev_timer_set(&r->r_backoff, LISTENER_BACKOFF, 0.);
-	ev_timer_start(server.s_loop, &r->r_backoff);
+		    w->w_listener->l_name, strerror(err), LISTENER_BACKOFF);
+	w->w_backoff_logged = true;
+	ev_timer_set(&w->w_backoff, LISTENER_BACKOFF, 0.);
+	ev_timer_start(w->w_loop, &w->w_backoff);
+}
+
+/* The model may take one more request and a slot is reserved for it. */
+static bool
+listener_take(struct listener *l)
+{
+	return l->l_run->r_ops->can_accept(l) && server_reserve(l);
 }
 
 static void
-listener_accept(struct listener *l)
+listener_accept(struct lwatch *w)
 {
+	struct listener		*l = w->w_listener;
 	struct lrun		*r = l->l_run;
 	struct sockaddr_storage	 ss;
 	socklen_t		 len;
 	int			 fd;
 
-	for (int i = 0; i < LISTENER_ACCEPT_BATCH && server_can_accept(l);
-	    i++) {
+	for (int i = 0; i < LISTENER_ACCEPT_BATCH && listener_take(l); i++) {
 		len = sizeof(ss);
 		fd = accept4(r->r_fd, (struct sockaddr *)&ss, &len,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
-			if (errno == EINTR || errno == ECONNABORTED)
+			int err = errno;
+
+			server_unreserve(l);
+			if (err == EINTR || err == ECONNABORTED)
 				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
+			if (err == EAGAIN || err == EWOULDBLOCK)
 				break;
-			if (errno == EMFILE || errno == ENFILE ||
-			    errno == ENOBUFS || errno == ENOMEM) {
-				listener_pause(l, errno);
+			if (err == EMFILE || err == ENFILE ||
+			    err == ENOBUFS || err == ENOMEM) {
+				listener_pause(w, err);
 				return;
 			}
+			errno = err;
 			log_warning("listener=%s: accept", l->l_name);
 			break;
 		}
-		r->r_backoff_logged = false;
-		if (listener_acl_refuses(l, (struct sockaddr *)&ss, len)) {
+		w->w_backoff_logged = false;
+		if (listener_acl_refuses(w, (struct sockaddr *)&ss, len)) {
+			server_unreserve(l);
 			close(fd);
 			continue;
 		}
 		server_request_begin(request_new_stream(l, fd,
-		    (struct sockaddr *)&ss, len));
+		    (struct sockaddr *)&ss, len), w);
 	}
 }
 
 static void
-listener_recv(struct listener *l)
+listener_recv(struct lwatch *w)
 {
+	struct listener		*l = w->w_listener;
 	struct lrun		*r = l->l_run;
 	struct sockaddr_storage	 ss;
 	socklen_t		 len;
 	ssize_t			 n;
 	char			 peer[ADDR_STRLEN];
 
-	for (int i = 0; i < LISTENER_ACCEPT_BATCH && server_can_accept(l);
-	    i++) {
+	for (int i = 0; i < LISTENER_ACCEPT_BATCH && listener_take(l); i++) {
 		len = sizeof(ss);
 		memset(&ss, 0, sizeof(sa_family_t));
-		n = recvfrom(r->r_fd, r->r_dgram, l->l_max_packet_size + 1,
+		n = recvfrom(r->r_fd, w->w_dgram, l->l_max_packet_size + 1,
 		    MSG_DONTWAIT | MSG_TRUNC, (struct sockaddr *)&ss, &len);
 		if (n == -1) {
-			if (errno == EINTR)
+			int err = errno;
+
+			server_unreserve(l);
+			if (err == EINTR)
 				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
+			if (err != EAGAIN && err != EWOULDBLOCK) {
+				errno = err;
 				log_warning("listener=%s: recvfrom",
 				    l->l_name);
+			}
 			break;
 		}
 		if ((size_t)n > l->l_max_packet_size) {
+			server_unreserve(l);
 			addr_format((struct sockaddr *)&ss, len, peer,
 			    sizeof(peer));
 			log_infox("listener=%s peer=%s: datagram of %zd bytes "
@@ -337,37 +360,76 @@ listener_recv(struct listener *l)
 			    peer, n, l->l_max_packet_size);
 			continue;
 		}
-		if (listener_acl_refuses(l, (struct sockaddr *)&ss, len))
+		if (listener_acl_refuses(w, (struct sockaddr *)&ss, len)) {
+			server_unreserve(l);
 			continue;
-		server_request_begin(request_new_dgram(l, r->r_dgram,
-		    (size_t)n, (struct sockaddr *)&ss, len));
+		}
+		server_request_begin(request_new_dgram(l, w->w_dgram,
+		    (size_t)n, (struct sockaddr *)&ss, len), w);
 	}
 }
 
 static void
-listener_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+listener_io_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
-	struct lrun	*r = container_of(w, struct lrun, r_io);
-	struct listener	*l = r->r_listener;
+	struct lwatch	*w = container_of(io, struct lwatch, w_io);
 
 	(void)loop;
 	(void)revents;
-	if (l->l_type == SOCK_STREAM)
-		listener_accept(l);
+	if (w->w_listener->l_type == SOCK_STREAM)
+		listener_accept(w);
 	else
-		listener_recv(l);
-	if (!server_can_accept(l))
-		ev_io_stop(server.s_loop, &r->r_io);
+		listener_recv(w);
+	if (!server_can_accept(w->w_listener))
+		ev_io_stop(w->w_loop, &w->w_io);
 }
 
 static void
-listener_backoff_cb(struct ev_loop *loop, ev_timer *w, int revents)
+listener_backoff_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
-	struct lrun *r = container_of(w, struct lrun, r_backoff);
-
 	(void)loop;
 	(void)revents;
-	listener_resume(r->r_listener);
+	listener_watch_resume(container_of(t, struct lwatch, w_backoff));
+}
+
+void
+listener_watch_init(struct lwatch *w, struct listener *l,
+    struct ev_loop *loop)
+{
+	memset(w, 0, sizeof(*w));
+	w->w_listener = l;
+	w->w_loop = loop;
+	ev_io_init(&w->w_io, listener_io_cb, l->l_run->r_fd, EV_READ);
+	ev_init(&w->w_backoff, listener_backoff_cb);
+	if (l->l_type == SOCK_DGRAM)
+		w->w_dgram = xmalloc(l->l_max_packet_size + 1);
+}
+
+void
+listener_watch_stop(struct lwatch *w)
+{
+	if (w->w_loop == NULL)
+		return;
+	ev_io_stop(w->w_loop, &w->w_io);
+	ev_timer_stop(w->w_loop, &w->w_backoff);
+}
+
+void
+listener_watch_fini(struct lwatch *w)
+{
+	listener_watch_stop(w);
+	free(w->w_dgram);
+	w->w_dgram = NULL;
+	w->w_loop = NULL;
+}
+
+void
+listener_watch_resume(struct lwatch *w)
+{
+	if (w->w_loop == NULL || ev_is_active(&w->w_io) ||
+	    ev_is_active(&w->w_backoff) || !server_can_accept(w->w_listener))
+		return;
+	ev_io_start(w->w_loop, &w->w_io);
 }
 
 void
@@ -375,9 +437,12 @@ listener_start(struct listener *l)
 {
 	struct lrun *r = l->l_run;
 
-	ev_io_init(&r->r_io, listener_io_cb, r->r_fd, EV_READ);
-	ev_init(&r->r_backoff, listener_backoff_cb);
-	listener_resume(l);
+	if (r->r_ops->resume != NULL) {
+		r->r_ops->resume(l);
+		return;
+	}
+	listener_watch_init(&r->r_watch, l, server.s_loop);
+	listener_watch_resume(&r->r_watch);
 }
 
 void
@@ -385,8 +450,10 @@ listener_resume(struct listener *l)
 {
 	struct lrun *r = l->l_run;
 
-	if (r == NULL || r->r_closing || ev_is_active(&r->r_io) ||
-	    ev_is_active(&r->r_backoff) || !server_can_accept(l))
+	if (r == NULL || atomic_load(&r->r_closing))
 		return;
-	ev_io_start(server.s_loop, &r->r_io);
+	if (r->r_ops->resume != NULL)
+		r->r_ops->resume(l);
+	else
+		listener_watch_resume(&r->r_watch);
 }

@@ -43,23 +43,58 @@ server_can_accept(const struct listener *l)
 	const struct lrun	*r = l->l_run;
 	long			 gmax = server.s_cfg->cf_max_connections;
 
-	if (server.s_stopping || r->r_closing)
+	if (atomic_load(&server.s_stopping) || atomic_load(&r->r_closing))
 		return false;
-	if (l->l_max_connections > 0 && r->r_active >= l->l_max_connections)
+	if (l->l_max_connections > 0 &&
+	    atomic_load(&r->r_active) >= l->l_max_connections)
 		return false;
-	if (gmax > 0 && server.s_nactive >= gmax)
+	if (gmax > 0 && atomic_load(&server.s_nactive) >= gmax)
 		return false;
 	return r->r_ops->can_accept(l);
 }
 
+/* Adds one to *n unless that would pass max (0: no cap). */
+static bool
+server_take(atomic_uint *n, long max)
+{
+	unsigned v = atomic_load(n);
+
+	do {
+		if (max > 0 && v >= (unsigned long)max)
+			return false;
+	} while (!atomic_compare_exchange_weak(n, &v, v + 1));
+	return true;
+}
+
+bool
+server_reserve(struct listener *l)
+{
+	if (atomic_load(&server.s_stopping))
+		return false;
+	if (!server_take(&l->l_run->r_active, l->l_max_connections))
+		return false;
+	if (!server_take(&server.s_nactive,
+	    server.s_cfg->cf_max_connections)) {
+		atomic_fetch_sub(&l->l_run->r_active, 1);
+		return false;
+	}
+	return true;
+}
+
 void
-server_request_begin(struct ssd_request *rq)
+server_unreserve(struct listener *l)
+{
+	atomic_fetch_sub(&l->l_run->r_active, 1);
+	atomic_fetch_sub(&server.s_nactive, 1);
+}
+
+void
+server_request_begin(struct ssd_request *rq, struct lwatch *w)
 {
 	struct listener *l = rq->rq_listener;
 
-	rq->rq_started = ev_now(server.s_loop);
-	l->l_run->r_active++;
-	server.s_nactive++;
+	rq->rq_watch = w;
+	rq->rq_started = ev_now(w->w_loop);
 	pthread_mutex_lock(&server.s_done_mtx);
 	TAILQ_INSERT_TAIL(&server.s_active, rq, rq_entry);
 	pthread_mutex_unlock(&server.s_done_mtx);
@@ -77,10 +112,11 @@ server_request_finish(struct ssd_request *rq)
 	pthread_mutex_lock(&server.s_done_mtx);
 	TAILQ_REMOVE(&server.s_active, rq, rq_entry);
 	pthread_mutex_unlock(&server.s_done_mtx);
-	r->r_active--;
-	server.s_nactive--;
+	atomic_fetch_sub(&r->r_active, 1);
+	atomic_fetch_sub(&server.s_nactive, 1);
 	/* A closed datagram listener waited for its last reply. */
-	if (r->r_closing && r->r_active == 0 && r->r_fd != -1) {
+	if (r->r_closing && r->r_active == 0 && r->r_fd != -1 &&
+	    r->r_ops->close == NULL) {
 		close(r->r_fd);
 		r->r_fd = -1;
 	}

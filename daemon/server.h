@@ -17,13 +17,17 @@
 struct ssd_request;
 
 /*
- * A concurrency model.  All callbacks run on the main loop thread.
+ * A concurrency model.  Callbacks run on the main loop thread, except
+ * can_accept and dispatch, which run on the loop that accepted.
  *   start:      after the listener is bound; 0 or -1 (logged by the model)
  *   can_accept: whether the model takes another request now
  *   dispatch:   run rq (setup/handle/finish) and call server_request_done
  *               from whichever thread ran it
  *   cut:        make rq's blocked I/O fail now (drain deadline passed)
  *   stop:       after the last request: release threads, children, ...
+ *   resume:     optional: the model watches the socket on loops of its
+ *               own (event workers); start or resume accepting there
+ *   close:      optional, with resume: stop watching and close the socket
  */
 struct conc_ops {
 	const char	*name;
@@ -32,31 +36,41 @@ struct conc_ops {
 	void		(*dispatch)(struct listener *, struct ssd_request *);
 	void		(*cut)(struct ssd_request *);
 	void		(*stop)(struct listener *);
+	void		(*resume)(struct listener *);
+	void		(*close)(struct listener *);
+};
+
+/* A listener's accept (or datagram) watcher on one loop. */
+struct lwatch {
+	struct listener		*w_listener;
+	struct ev_loop		*w_loop;
+	ev_io			 w_io;
+	ev_timer		 w_backoff;	/* accept failed: EMFILE... */
+	bool			 w_backoff_logged;
+	unsigned long		 w_refused;	/* refused, not yet logged */
+	ev_tstamp		 w_refused_logged;
+	unsigned char		*w_dgram;	/* receive buffer */
 };
 
 extern const struct conc_ops conc_sync_ops;	/* conc_sync.c */
 extern const struct conc_ops conc_thread_ops;	/* conc_thread.c */
 extern const struct conc_ops conc_fork_ops;	/* conc_fork.c */
 extern const struct conc_ops conc_event_ops;	/* conc_event.c */
+extern const struct conc_ops conc_event_workers_ops;
 
 /* Runtime state of a bound listener (struct listener's l_run). */
 struct lrun {
 	struct listener		*r_listener;
 	int			 r_fd;
-	ev_io			 r_io;		/* accept, or datagram ready */
-	ev_timer		 r_backoff;	/* accept failed: EMFILE... */
-	bool			 r_backoff_logged;
-	bool			 r_closing;	/* socket closed or closing */
+	struct lwatch		 r_watch;	/* on the main loop */
+	atomic_bool		 r_closing;	/* socket closed or closing */
 	bool			 r_unlink;	/* unix path we created */
 	dev_t			 r_dev;
 	ino_t			 r_ino;
 	char			 r_local[ADDR_STRLEN + 110];
-	unsigned		 r_active;	/* requests in progress */
-	unsigned long		 r_refused;	/* refused, not yet logged */
-	ev_tstamp		 r_refused_logged;
+	atomic_uint		 r_active;	/* requests in progress */
 	const struct conc_ops	*r_ops;
 	void			*r_conc;	/* the model's state */
-	unsigned char		*r_dgram;	/* receive buffer */
 };
 
 /* A request: one connection or one datagram (public: opaque). */
@@ -81,6 +95,7 @@ struct ssd_request {
 	int			(*rq_wait)(struct ssd_request *, short events);
 	ev_tstamp		 rq_started;
 	void			*rq_conc;	/* the model's per-request state */
+	struct lwatch		*rq_watch;	/* the watcher that accepted it */
 	TAILQ_ENTRY(ssd_request) rq_entry;	/* server.s_active */
 	TAILQ_ENTRY(ssd_request) rq_entry2;	/* server.s_done */
 };
@@ -113,7 +128,13 @@ void	listener_free_run(struct listener *);
 void	listener_start(struct listener *);
 void	listener_resume(struct listener *);
 /* stops accepting for a back-off period after err (EMFILE, EAGAIN...) */
-void	listener_pause(struct listener *, int err);
+void	listener_pause(struct lwatch *, int err);
+/* a watcher of l's socket on loop (the model's own loops use these) */
+void	listener_watch_init(struct lwatch *, struct listener *,
+	    struct ev_loop *);
+void	listener_watch_resume(struct lwatch *);
+void	listener_watch_stop(struct lwatch *);
+void	listener_watch_fini(struct lwatch *);
 
 /* sd.c: systemd's notify protocol, without libsystemd */
 /* true if NOTIFY_SOCKET is set */
@@ -132,8 +153,8 @@ struct server {
 	pthread_mutex_t		 s_done_mtx;
 	struct request_list	 s_done;	/* finished, from any thread */
 	struct request_list	 s_active;	/* main thread only */
-	unsigned		 s_nactive;
-	bool			 s_stopping;
+	atomic_uint		 s_nactive;
+	atomic_bool		 s_stopping;
 	bool			 s_cut;
 };
 extern struct server server;
@@ -150,8 +171,12 @@ void	server_abort(void);
 int	server_run(void);
 /* true if l may take another request now (model, limits, stopping) */
 bool	server_can_accept(const struct listener *);
-/* called by the accept path for every new request */
-void	server_request_begin(struct ssd_request *);
+/* Reserves a request slot on l within max_connections (listener and
+ * global); false at a cap.  Any thread. */
+bool	server_reserve(struct listener *);
+void	server_unreserve(struct listener *);
+/* starts rq, which holds a reserved slot, from the loop of w */
+void	server_request_begin(struct ssd_request *, struct lwatch *w);
 /* called by a model when rq is over, from any thread */
 void	server_request_done(struct ssd_request *);
 

@@ -379,8 +379,11 @@ class Daemon:
             cmd += ["-l", self.log_level]
         return cmd + self.args
 
-    def start(self):
-        """Starts the process; waits for READY=1 unless ready=False."""
+    def start(self, ready=None):
+        """Starts the process; waits for READY=1 unless ready is false
+        (default: as given to the constructor)."""
+        if ready is not None:
+            self.want_ready = ready
         with open(self.log_path, "wb") as err, \
                 open(self.out_path, "wb") as out:
             self.proc = subprocess.Popen(
