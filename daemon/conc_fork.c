@@ -23,6 +23,7 @@
 struct conc_fork_child {
 	ev_child		 f_child;
 	struct ssd_request	*f_rq;
+	bool			 f_termed;	/* SIGTERM sent already */
 };
 
 static void
@@ -129,8 +130,11 @@ conc_fork_cut(struct ssd_request *rq)
 {
 	struct conc_fork_child *c = rq->rq_conc;
 
-	if (c != NULL)
-		kill(c->f_child.pid, SIGTERM);
+	/* SIGTERM at the drain deadline, SIGKILL if it is still there. */
+	if (c != NULL) {
+		kill(c->f_child.pid, c->f_termed ? SIGKILL : SIGTERM);
+		c->f_termed = true;
+	}
 }
 
 static void

@@ -166,24 +166,31 @@ server_done_cb(struct ev_loop *loop, ev_async *w, int revents)
 }
 
 static void
-server_drain_cb(struct ev_loop *loop, ev_timer *w, int revents)
+server_cut_all(void)
 {
 	struct ssd_request *rq;
 
-	(void)revents;
-	if (server.s_cut) {
-		log_warningx("%u requests did not end after being cut; "
-		    "exiting anyway", server.s_nactive);
-		ev_break(loop, EVBREAK_ALL);
-		return;
-	}
-	log_noticex("shutdown_timeout reached: cutting %u requests in "
-	    "progress", server.s_nactive);
-	server.s_cut = true;
 	pthread_mutex_lock(&server.s_done_mtx);
 	TAILQ_FOREACH(rq, &server.s_active, rq_entry)
 		rq->rq_listener->l_run->r_ops->cut(rq);
 	pthread_mutex_unlock(&server.s_done_mtx);
+}
+
+static void
+server_drain_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)revents;
+	if (server.s_cut) {
+		log_warningx("%u requests did not end after being cut; "
+		    "exiting anyway", atomic_load(&server.s_nactive));
+		server_cut_all();	/* the second time is final */
+		ev_break(loop, EVBREAK_ALL);
+		return;
+	}
+	log_noticex("shutdown_timeout reached: cutting %u requests in "
+	    "progress", atomic_load(&server.s_nactive));
+	server.s_cut = true;
+	server_cut_all();
 	ev_timer_set(w, SERVER_CUT_GRACE, 0.);
 	ev_timer_start(loop, w);
 }

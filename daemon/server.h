@@ -23,7 +23,8 @@ struct ssd_request;
  *   can_accept: whether the model takes another request now
  *   dispatch:   run rq (setup/handle/finish) and call server_request_done
  *               from whichever thread ran it
- *   cut:        make rq's blocked I/O fail now (drain deadline passed)
+ *   cut:        make rq's blocked I/O fail now (drain deadline passed);
+ *               called again at the final deadline to end it by force
  *   stop:       after the last request: release threads, children, ...
  *   resume:     optional: the model watches the socket on loops of its
  *               own (event workers); start or resume accepting there
