@@ -154,15 +154,19 @@ install: all
 	    $(DESTDIR)$(MANDIR)/man8/sockserverd.8
 	$(INSTALL) -D -m 644 $(B)/man/sockserverd.conf.5 \
 	    $(DESTDIR)$(MANDIR)/man5/sockserverd.conf.5
+	$(INSTALL) -D -m 644 man/sockserverd-handler.3 \
+	    $(DESTDIR)$(MANDIR)/man3/sockserverd-handler.3
 	test -e $(DESTDIR)$(SYSCONFDIR)/sockserverd.conf || \
 	    $(INSTALL) -D -m 644 conf/sockserverd.conf \
 	    $(DESTDIR)$(SYSCONFDIR)/sockserverd.conf
 
 lint: all
 	@if command -v mandoc >/dev/null; then \
-	    mandoc -Tlint -W warning $(GENERATED:$(B)/sockserverd.pc=); \
+	    mandoc -Tlint -W warning $(filter $(B)/man/%, $(GENERATED)) \
+	    man/sockserverd-handler.3; \
 	else \
-	    for m in $(filter $(B)/man/%, $(GENERATED)); do \
+	    for m in $(filter $(B)/man/%, $(GENERATED)) \
+	    man/sockserverd-handler.3; do \
 	    groff -mdoc -ww -z $$m || exit 1; done; fi
 	-cppcheck -q --enable=warning,portability --std=c11 -Iinclude daemon handlers
 	-shellcheck scripts/*.sh .ci/run

@@ -652,9 +652,15 @@ def run_binary(args, timeout=READY_TIMEOUT, env=None, cwd=None):
     for k in SD_VARS:
         e.pop(k, None)
     e.update(env or {})
-    return subprocess.run([binary()] + list(args), stdin=subprocess.DEVNULL,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          timeout=timeout, env=e, cwd=cwd or ROOT)
+    r = subprocess.run([binary()] + list(args), stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=timeout, env=e, cwd=cwd or ROOT)
+    err = r.stderr.decode("utf-8", "replace")
+    report = sanitizer_report(err)
+    if report is not None:
+        raise AssertionError("sanitizer report (%s) from sockserverd %s:\n%s"
+                             % (report, " ".join(args), log_tail(err, 200)))
+    return r
 
 
 # ---------------------------------------------------------------------------

@@ -381,7 +381,7 @@ chargen_line_start(const char *line)
 	ck_assert_msg(line[0] >= ' ' && line[0] <= '~', "line starts with "
 	    "byte %d", line[0]);
 	for (unsigned j = 0; j < CHARGEN_LINE; j++)
-		ck_assert_msg(line[j] == ' ' + (start + j) % CHARGEN_CYCLE,
+		ck_assert_msg(line[j] == (char)(' ' + (start + j) % CHARGEN_CYCLE),
 		    "column %u of \"%.72s\"", j, line);
 	ck_assert_msg(line[CHARGEN_LINE] == '\r' &&
 	    line[CHARGEN_LINE + 1] == '\n', "line does not end in CRLF");
