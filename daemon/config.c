@@ -155,6 +155,36 @@ config_src_free(struct config_ctx *c)
  * overflows 64 bits, -1 if it cannot be found (then libconfig's value
  * stands).
  */
+/* Counts the settings called name on file:line that come before target in
+ * document order; true once target is reached. */
+static bool
+config_count_before(const config_setting_t *node,
+    const config_setting_t *target, const char *name, const char *file,
+    unsigned line, int *count)
+{
+	const char *n = config_setting_name(node);
+	const char *f = config_setting_source_file(node);
+
+	if (node == target)
+		return true;
+	if (n != NULL && strcmp(n, name) == 0 && f != NULL &&
+	    strcmp(f, file) == 0 && config_setting_source_line(node) == line)
+		(*count)++;
+	if (config_setting_is_aggregate(node))
+		for (int i = 0; i < config_setting_length(node); i++)
+			if (config_count_before(config_setting_get_elem(node,
+			    (unsigned)i), target, name, file, line, count))
+				return true;
+	return false;
+}
+
+/*
+ * Finds "name = literal" or "name : literal" on the setting's line (the
+ * same occurrence as the setting, when several share the line) and parses
+ * the literal as 64 bits: decimal, or hexadecimal after 0x, as libconfig
+ * reads it.  Returns 0 with *v, 1 if the literal overflows 64 bits, -1 if
+ * it cannot be found (then libconfig's value stands).
+ */
 static int
 config_int_literal(struct config_ctx *c, const config_setting_t *s,
     long long *v)
@@ -164,20 +194,27 @@ config_int_literal(struct config_ctx *c, const config_setting_t *s,
 	unsigned		 line = config_setting_source_line(s);
 	struct config_src	*src;
 	const char		*p;
+	char			*path;
 	size_t			 nlen;
+	int			 skip = 0;
 
 	if (file == NULL || name == NULL || line == 0)
 		return -1;
-	src = config_src_get(c, file);
+	path = diag_source_path(c->c_diag, file);
+	src = config_src_get(c, path);
+	free(path);
 	if (line > src->s_nlines)
 		return -1;
+	config_count_before(config_root_setting(&c->c_cfg->cf_lc), s, name,
+	    file, line, &skip);
 	nlen = strlen(name);
 	for (p = src->s_lines[line - 1]; (p = strstr(p, name)) != NULL;
 	    p += nlen) {
-		const char	*q = p + nlen;
-		char		*end;
-		bool		 neg = false;
-		unsigned long long u;
+		const char		*q = p + nlen;
+		char			*end;
+		bool			 neg = false;
+		int			 base = 10;
+		unsigned long long	 u;
 
 		if (p != src->s_lines[line - 1] &&
 		    (isalnum((unsigned char)p[-1]) || p[-1] == '_' ||
@@ -187,6 +224,8 @@ config_int_literal(struct config_ctx *c, const config_setting_t *s,
 			q++;
 		if (*q != '=' && *q != ':')
 			continue;
+		if (skip-- > 0)
+			continue;
 		q++;
 		while (*q == ' ' || *q == '\t')
 			q++;
@@ -194,8 +233,10 @@ config_int_literal(struct config_ctx *c, const config_setting_t *s,
 			neg = *q++ == '-';
 		if (!isdigit((unsigned char)*q))
 			return -1;
+		if (q[0] == '0' && (q[1] == 'x' || q[1] == 'X'))
+			base = 16;
 		errno = 0;
-		u = strtoull(q, &end, 0);
+		u = strtoull(q, &end, base);
 		if (errno == ERANGE ||
 		    u > (neg ? (unsigned long long)LLONG_MAX + 1 :
 		    (unsigned long long)LLONG_MAX))
@@ -733,13 +774,20 @@ config_load(const char *path, struct config **cfg_r, struct diag *d)
 	}
 	fclose(fp);
 	dir = xstrdup(path);
-	config_set_include_dir(&cf->cf_lc, dirname(dir));
+	free(d->d_incdir);
+	free(d->d_main);
+	d->d_incdir = xstrdup(dirname(dir));
+	d->d_main = xstrdup(path);
+	config_set_include_dir(&cf->cf_lc, d->d_incdir);
 	free(dir);
 	if (config_read_file(&cf->cf_lc, path) == CONFIG_FALSE) {
-		diag_add(d, config_error_file(&cf->cf_lc) != NULL ?
-		    config_error_file(&cf->cf_lc) : path,
-		    config_error_line(&cf->cf_lc), "%s",
+		char *file = diag_source_path(d,
+		    config_error_file(&cf->cf_lc) != NULL ?
+		    config_error_file(&cf->cf_lc) : path);
+
+		diag_add(d, file, config_error_line(&cf->cf_lc), "%s",
 		    config_error_text(&cf->cf_lc));
+		free(file);
 		goto fail;
 	}
 

@@ -64,12 +64,18 @@ enum { EXIT_OK = 0, EXIT_CONFIG = 1, EXIT_USAGE = 2 };
 struct diag {
 	char	**d_msgs;
 	size_t	  d_count;
+	/* libconfig names an @include'd file as written: relative to this */
+	char	 *d_incdir;
+	char	 *d_main;	/* the main file, as given */
 };
 void	diag_init(struct diag *);
 /* frees every message */
 void	diag_fini(struct diag *);
 void	diag_add(struct diag *, const char *file, int line, const char *fmt,
 	    ...) __attribute__((format(printf, 4, 5)));
+/* the path of a file libconfig names (an @include as written); freed
+ * by the caller */
+char	*diag_source_path(const struct diag *, const char *file);
 /* FILE:LINE taken from the setting; file "?" when libconfig has none */
 void	diag_setting(struct diag *, const config_setting_t *,
 	    const char *fmt, ...) __attribute__((format(printf, 3, 4)));

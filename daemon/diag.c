@@ -12,8 +12,7 @@
 void
 diag_init(struct diag *d)
 {
-	d->d_msgs = NULL;
-	d->d_count = 0;
+	memset(d, 0, sizeof(*d));
 }
 
 void
@@ -22,7 +21,21 @@ diag_fini(struct diag *d)
 	for (size_t i = 0; i < d->d_count; i++)
 		free(d->d_msgs[i]);
 	free(d->d_msgs);
+	free(d->d_incdir);
+	free(d->d_main);
 	diag_init(d);
+}
+
+char *
+diag_source_path(const struct diag *d, const char *file)
+{
+	if (file == NULL)
+		return xstrdup("?");
+	if (file[0] == '/' || d->d_incdir == NULL ||
+	    (d->d_main != NULL && strcmp(file, d->d_main) == 0) ||
+	    strcmp(d->d_incdir, ".") == 0)
+		return xstrdup(file);
+	return xasprintf("%s/%s", d->d_incdir, file);
 }
 
 static void
@@ -52,8 +65,10 @@ void
 diag_vsetting(struct diag *d, const config_setting_t *s, const char *fmt,
     va_list ap)
 {
-	diag_vadd(d, config_setting_source_file(s),
-	    config_setting_source_line(s), fmt, ap);
+	char *file = diag_source_path(d, config_setting_source_file(s));
+
+	diag_vadd(d, file, config_setting_source_line(s), fmt, ap);
+	free(file);
 }
 
 void

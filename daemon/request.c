@@ -81,7 +81,7 @@ request_free(struct ssd_request *rq)
 static void
 request_dgram_reply(struct ssd_request *rq)
 {
-	if (rq->rq_outlen == 0 && rq->rq_out == NULL)
+	if (!rq->rq_has_reply)
 		return;
 	if (rq->rq_peerlen <= sizeof(sa_family_t)) {
 		ssd_log(rq, LOG_DEBUG, "reply dropped: the client's socket "
@@ -247,6 +247,7 @@ ssd_write(struct ssd_request *rq, const void *buf, size_t len)
 	ssize_t		 n;
 
 	if (rq->rq_type == SOCK_DGRAM) {
+		rq->rq_has_reply = true;	/* even an empty one */
 		if (len > REQUEST_DGRAM_MAX - rq->rq_outlen) {
 			errno = EMSGSIZE;
 			return -1;

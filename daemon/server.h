@@ -92,6 +92,7 @@ struct ssd_request {
 	/* dgram: the reply, sent after handle returns */
 	char			*rq_out;
 	size_t			 rq_outlen, rq_outcap;
+	bool			 rq_has_reply;	/* ssd_write was called */
 	/* wait until fd is ready for events, or -1/ETIMEDOUT */
 	int			(*rq_wait)(struct ssd_request *, short events);
 	ev_tstamp		 rq_started;

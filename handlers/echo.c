@@ -11,6 +11,12 @@ echo_handle(struct ssd_request *rq)
 	char	 buf[16384];
 	ssize_t	 n;
 
+	/* A datagram, even an empty one, is answered with its copy. */
+	if (ssd_socktype(rq) == SOCK_DGRAM) {
+		if ((n = ssd_read(rq, buf, sizeof(buf))) < 0)
+			return -1;
+		return ssd_write(rq, buf, (size_t)n);
+	}
 	while ((n = ssd_read(rq, buf, sizeof(buf))) > 0)
 		if (ssd_write(rq, buf, (size_t)n) == -1)
 			return -1;
