@@ -69,7 +69,7 @@ PLUGINS		= $(PLUGIN_SRCS:handlers/examples/%.c=$(B)/plugins/%.so)
 UNIT_SRCS	= $(wildcard tests/unit/*.c)
 UNIT_OBJS	= $(UNIT_SRCS:%.c=$(B)/%.o)
 GENERATED	= $(B)/man/sockserverd.8 $(B)/man/sockserverd.conf.5 \
-		  $(B)/sockserverd.pc
+		  $(B)/sockserverd.pc $(B)/systemd/sockserverd.service
 DEPS_OK		= $(B)/.deps-build
 CHECK_DEPS_OK	= $(B)/.deps-check
 
@@ -86,7 +86,16 @@ $(CHECK_DEPS_OK):
 	@mkdir -p $(B) && touch $@
 deps: $(CHECK_DEPS_OK)
 
-$(B)/%.o: %.c | $(DEPS_OK)
+# What embeds an install path is rebuilt when the paths change.
+PATHS_NOW = $(PREFIX) $(SBINDIR) $(LIBDIR) $(INCLUDEDIR) $(SYSCONFDIR) \
+	    $(MANDIR) $(UNITDIR) $(HANDLERDIR) $(VERSION)
+$(B)/.paths: FORCE
+	@mkdir -p $(B)
+	@echo '$(PATHS_NOW)' | cmp -s - $@ || echo '$(PATHS_NOW)' > $@
+.PHONY: FORCE
+FORCE:
+
+$(B)/%.o: %.c $(B)/.paths | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(CC) $(FINAL_CFLAGS) $(PATHS) -c -o $@ $<
 
@@ -116,10 +125,13 @@ SUBST	= sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
 	      -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@HANDLERDIR@|$(HANDLERDIR)|g' \
 	      -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@PREFIX@|$(PREFIX)|g' \
 	      -e 's|@VERSION@|$(VERSION)|g'
-$(B)/man/%: man/%.in Makefile
+$(B)/man/%: man/%.in $(B)/.paths
 	@mkdir -p $(dir $@)
 	$(SUBST) $< > $@
-$(B)/sockserverd.pc: sockserverd.pc.in Makefile
+$(B)/systemd/%: systemd/%.in $(B)/.paths
+	@mkdir -p $(dir $@)
+	$(SUBST) $< > $@
+$(B)/sockserverd.pc: sockserverd.pc.in $(B)/.paths
 	@mkdir -p $(dir $@)
 	$(SUBST) $< > $@
 
@@ -156,6 +168,8 @@ install: all
 	    $(DESTDIR)$(MANDIR)/man5/sockserverd.conf.5
 	$(INSTALL) -D -m 644 man/sockserverd-handler.3 \
 	    $(DESTDIR)$(MANDIR)/man3/sockserverd-handler.3
+	$(INSTALL) -D -m 644 $(B)/systemd/sockserverd.service \
+	    $(DESTDIR)$(UNITDIR)/sockserverd.service
 	test -e $(DESTDIR)$(SYSCONFDIR)/sockserverd.conf || \
 	    $(INSTALL) -D -m 644 conf/sockserverd.conf \
 	    $(DESTDIR)$(SYSCONFDIR)/sockserverd.conf
@@ -174,7 +188,7 @@ lint: all
 
 clean:
 	rm -rf $(B)/daemon $(B)/handlers $(B)/plugins $(B)/tests $(B)/man \
-	    $(B)/libcore.a $(B)/sockserverd.pc $(SSD)
+	    $(B)/systemd $(B)/libcore.a $(B)/sockserverd.pc $(B)/.paths $(SSD)
 
 distclean: clean
 	rm -rf $(B)

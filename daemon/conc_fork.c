@@ -70,7 +70,10 @@ conc_fork_child_cb(struct ev_loop *loop, ev_child *w, int revents)
 
 	(void)revents;
 	ev_child_stop(loop, w);
-	if (WIFSIGNALED(st))
+	if (WIFSIGNALED(st) && c->f_termed)
+		ssd_log(rq, LOG_NOTICE, "handler process %d cut: "
+		    "shutdown_timeout passed", w->rpid);
+	else if (WIFSIGNALED(st))
 		ssd_log(rq, LOG_ERR, "handler process %d killed by signal %d "
 		    "(%s)%s", w->rpid, WTERMSIG(st), strsignal(WTERMSIG(st)),
 		    WCOREDUMP(st) ? ", core dumped" : "");

@@ -349,8 +349,8 @@ config_get_float(struct config_ctx *c, const config_setting_t *g,
 		d = (double)ll;
 	}
 	if (!(d >= min && d <= max)) {
-		diag_setting(c->c_diag, s, "\"%s\" must be between %g and %g, "
-		    "not %g", key, min, max, d);
+		diag_setting(c->c_diag, s, "\"%s\" must be between %.10g and "
+		    "%.10g, not %.10g", key, min, max, d);
 		return false;
 	}
 	*v = d;
@@ -566,9 +566,12 @@ config_listener(struct config_ctx *c, const config_setting_t *g)
 	if (l->l_type == SOCK_STREAM)
 		config_not_for(c, g, "max_packet_size", "applies to dgram "
 		    "listeners only");
-	if (l->l_type == SOCK_DGRAM)
+	if (l->l_type == SOCK_DGRAM) {
 		config_not_for(c, g, "proxy_protocol", "applies to stream "
 		    "listeners only");
+		config_not_for(c, g, "queue_size", "applies to stream "
+		    "listeners only");
+	}
 	if (l->l_model != CONC_EVENT)
 		config_not_for(c, g, "workers", "applies to concurrency "
 		    "\"event\" only");
@@ -598,6 +601,15 @@ config_listener(struct config_ctx *c, const config_setting_t *g)
 	if (l->l_family == AF_UNIX) {
 		config_not_for(c, g, "port", "does not apply to unix "
 		    "listeners");
+		config_not_for(c, g, "allow", "does not apply to unix "
+		    "listeners (they have no client address)");
+		config_not_for(c, g, "deny", "does not apply to unix "
+		    "listeners (they have no client address)");
+		config_not_for(c, g, "reuse_address", "does not apply to "
+		    "unix listeners");
+		if (l->l_address[0] == '@')
+			config_not_for(c, g, "unix_mode", "does not apply to "
+			    "abstract (@) unix sockets, which have no file");
 		config_not_for(c, g, "v6only", "applies to inet6 listeners "
 		    "only");
 		config_not_for(c, g, "reuse_port", "does not apply to unix "

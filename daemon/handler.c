@@ -45,6 +45,9 @@ handler_prepare(struct config *cf, struct diag *d)
 			continue;
 		}
 		if (l->l_handler->init == NULL) {
+			if (l->l_options != NULL)
+				diag_setting(d, l->l_options, "handler \"%s\" "
+				    "takes no options", l->l_handler->name);
 			l->l_inited = true;
 			continue;
 		}

@@ -204,8 +204,10 @@ listener_close(struct listener *l)
 	atomic_store(&r->r_closing, true);
 	/* Remove the file only if it is still the one we created. */
 	if (r->r_unlink && stat(sun->sun_path, &st) == 0 &&
-	    st.st_dev == r->r_dev && st.st_ino == r->r_ino)
-		unlink(sun->sun_path);
+	    st.st_dev == r->r_dev && st.st_ino == r->r_ino &&
+	    unlink(sun->sun_path) == -1)
+		log_warning("listener=%s: cannot remove %s", l->l_name,
+		    sun->sun_path);
 	r->r_unlink = false;
 	if (r->r_ops->close != NULL) {
 		/* The model's own loops watch the socket: they let go of it,

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -55,7 +54,7 @@ int
 log_level_parse(const char *name)
 {
 	for (size_t i = 0; i < sizeof(log_names) / sizeof(log_names[0]); i++)
-		if (log_names[i] != NULL && strcasecmp(name, log_names[i]) == 0)
+		if (log_names[i] != NULL && strcmp(name, log_names[i]) == 0)
 			return (int)i;
 	return -1;
 }

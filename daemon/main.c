@@ -130,9 +130,10 @@ main(int argc, char *argv[])
 		return EXIT_OK;
 	}
 
-	if (pid_file == NULL)
-		pid_file = cf->cf_pid_file;
-	if (pid_file != NULL && pid_file[0] != '/' &&
+	/* Our own copy: the config is freed before the file is removed. */
+	if (pid_file == NULL && cf->cf_pid_file != NULL)
+		pid_file = abs_pid_file = xstrdup(cf->cf_pid_file);
+	else if (pid_file != NULL && pid_file[0] != '/' &&
 	    (cwd = getcwd(NULL, 0)) != NULL) {
 		pid_file = abs_pid_file = xasprintf("%s/%s", cwd, pid_file);
 		free(cwd);

@@ -109,7 +109,9 @@ request_run(struct ssd_request *rq)
 		h->finish(rq);
 	if (rq->rq_type == SOCK_DGRAM)
 		request_dgram_reply(rq);
-	if (rq->rq_timedout)
+	if (atomic_load(&rq->rq_cut))
+		ssd_log(rq, LOG_NOTICE, "cut: shutdown_timeout passed");
+	else if (rq->rq_timedout)
 		ssd_log(rq, LOG_INFO, "timed out after %gs without I/O",
 		    rq->rq_timeout);
 	else if (rc < 0)

@@ -6,7 +6,8 @@
  * stream, lines flow until the client closes; over datagrams, each
  * datagram received is answered with one datagram of whole lines (the
  * RFC allows 0 to 512 characters: 6 lines, 444 bytes), whose first line
- * continues the cycle from the listener's previous answer.
+ * continues the cycle from the previous answer of this process (under
+ * fork each answer is a new process's first, and starts the cycle).
  */
 #include <stdatomic.h>
 #include <stdlib.h>
