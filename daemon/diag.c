@@ -47,8 +47,13 @@ diag_vadd(struct diag *d, const char *file, int line, const char *fmt,
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	d->d_msgs = xreallocarray(d->d_msgs, d->d_count + 1,
 	    sizeof(*d->d_msgs));
-	d->d_msgs[d->d_count++] = xasprintf("%s:%d: %s",
-	    file != NULL ? file : "?", line, msg);
+	/* Line 0: about the file as a whole (it cannot be read). */
+	if (line > 0)
+		d->d_msgs[d->d_count++] = xasprintf("%s:%d: %s",
+		    file != NULL ? file : "?", line, msg);
+	else
+		d->d_msgs[d->d_count++] = xasprintf("%s: %s",
+		    file != NULL ? file : "?", msg);
 }
 
 void

@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "server.h"
@@ -134,24 +135,39 @@ int
 request_wait_poll(struct ssd_request *rq, short events)
 {
 	struct pollfd	 pfd;
+	struct timespec	 now;
+	double		 deadline = 0, left;
 	int		 ms, rc;
 
 	if (atomic_load(&rq->rq_cut)) {
 		errno = ECONNABORTED;
 		return -1;
 	}
-	ms = rq->rq_timeout > 0 ? (int)ceil(rq->rq_timeout * 1000) : -1;
+	if (rq->rq_timeout > 0) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		deadline = now.tv_sec + now.tv_nsec / 1e9 + rq->rq_timeout;
+	}
 	pfd.fd = rq->rq_fd;
 	pfd.events = events;
-	do
+	for (;;) {
+		ms = -1;
+		if (rq->rq_timeout > 0) {
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			left = deadline - (now.tv_sec + now.tv_nsec / 1e9);
+			if (left <= 0) {
+				rq->rq_timedout = true;
+				errno = ETIMEDOUT;
+				return -1;
+			}
+			/* Long timeouts are waited for in slices poll takes. */
+			ms = left > 86400 ? 86400000 : (int)ceil(left * 1000);
+		}
 		rc = poll(&pfd, 1, ms);
-	while (rc == -1 && errno == EINTR);
-	if (rc == 0) {
-		rq->rq_timedout = true;
-		errno = ETIMEDOUT;
-		return -1;
+		if (rc > 0)
+			return 0;
+		if (rc == -1 && errno != EINTR)
+			return -1;
 	}
-	return rc < 0 ? -1 : 0;
 }
 
 /* One read(2) into buf, waiting as needed.  Stream only. */

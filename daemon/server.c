@@ -203,11 +203,11 @@ server_stop(struct ev_loop *loop, const char *why)
 	if (server.s_stopping)
 		return;
 	server.s_stopping = true;
-	sd_notifyf("STOPPING=1");
-	log_noticex("%s: stopping; %u requests in progress", why,
-	    server.s_nactive);
 	TAILQ_FOREACH(l, &server.s_cfg->cf_listeners, l_entry)
 		listener_close(l);
+	sd_notifyf("STOPPING=1");
+	log_noticex("%s: stopping; %u requests in progress", why,
+	    atomic_load(&server.s_nactive));
 	server_status();
 	if (server.s_nactive == 0) {
 		ev_break(loop, EVBREAK_ALL);

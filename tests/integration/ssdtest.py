@@ -289,12 +289,54 @@ def kill_all():
     with _live_lock:
         procs = list(_live)
     for p in procs:
-        if p.poll() is None:
+        _kill_proc(p)
+
+
+def _group_has_members(pgid):
+    """True if a live process is in process group pgid (Linux /proc)."""
+    try:
+        pids = [d for d in os.listdir("/proc") if d.isdigit()]
+    except OSError:
+        return False
+    for pid in pids:
+        try:
+            with open("/proc/%s/stat" % pid) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # "pid (comm) state ppid pgrp ...": comm may hold spaces.
+        fields = stat[stat.rfind(")") + 2:].split()
+        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
+            return True
+    return False
+
+
+def _kill_proc(p):
+    """SIGKILL to a daemon not yet reaped, by its process group: each
+    daemon leads a session of its own, so the group holds only it and
+    what it started (fork-model children).  Only while the daemon is not
+    reaped (returncode None, not even polled) is its id surely still
+    its own; after that, nothing is sent."""
+    if p.returncode is not None:
+        # Reaped: the group id is still this daemon's only while members
+        # of it (orphaned children) live and hold it.
+        if _group_has_members(p.pid):
             try:
-                os.kill(p.pid, signal.SIGKILL)
-                p.wait(5)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
+                os.killpg(p.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
                 pass
+        return
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    try:
+        p.wait(10)
+    except subprocess.TimeoutExpired:
+        pass
 
 
 atexit.register(kill_all)
@@ -370,7 +412,11 @@ class Daemon:
         env["NOTIFY_SOCKET"] = self.notify_path
         if self.journal:
             env["JOURNAL_STREAM"] = "8:%d" % os.getpid()
-        env.update(self.extra_env)
+        for k, v in self.extra_env.items():    # None removes k
+            if v is None:
+                env.pop(k, None)
+            else:
+                env[k] = v
         return env
 
     def command(self):
@@ -389,7 +435,7 @@ class Daemon:
             self.proc = subprocess.Popen(
                 self.command(), stdin=subprocess.DEVNULL, stdout=out,
                 stderr=err, env=self.environment(), cwd=self.dir,
-                close_fds=True)
+                close_fds=True, start_new_session=True)
         with _live_lock:
             _live.add(self.proc)
         if self.want_ready:
@@ -432,17 +478,24 @@ class Daemon:
                    for ln in self.notify_lines())
 
     def wait_notify(self, line_or_prefix, timeout=READY_TIMEOUT):
+        """Waits for a notify line (or "KEY=" prefix) to arrive."""
         dl = Deadline(timeout)
         for _ in range(MAX_ITER):
             if self.has_notify(line_or_prefix):
                 return
+            if self.proc is not None and self.proc.poll() is not None:
+                self.read_notify()
+                if self.has_notify(line_or_prefix):
+                    return
+                break
             if dl.expired():
                 break
             select.select([self.notify], [], [], min(0.05, dl.remaining()))
-        raise AssertionError("no %r on NOTIFY_SOCKET within %gs; got %r\n"
-                             "log:\n%s" % (line_or_prefix, timeout,
-                                           self.messages,
-                                           log_tail(self.log())))
+        raise AssertionError("no %r on NOTIFY_SOCKET (within %gs, exit "
+                             "status %s); got %r\nlog:\n%s"
+                             % (line_or_prefix, timeout,
+                                self.proc and self.proc.poll(),
+                                self.messages, log_tail(self.log())))
 
     def wait_ready(self, timeout=READY_TIMEOUT):
         """Waits for READY=1; fails with the log if the process exits."""
@@ -485,16 +538,11 @@ class Daemon:
         return self.wait_exit(timeout)
 
     def kill(self):
-        if self.proc is not None and self.proc.poll() is None:
-            try:
-                os.kill(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                pass
-        if self.proc is not None and self.proc.poll() is not None:
+        """SIGKILL, by PID (and process group), whatever its state."""
+        if self.proc is None:
+            return
+        _kill_proc(self.proc)
+        if self.proc.poll() is not None:
             with _live_lock:
                 _live.discard(self.proc)
 
@@ -694,14 +742,20 @@ class DaemonTestCase(unittest.TestCase):
                          % (rc, log_tail(d.log())))
 
 
+# The concurrency model of listener_conf() when a test does not name one:
+# "sync" (this suite's subject), or $SSD_TEST_CONCURRENCY to run the
+# model-independent tests under another model.
+DEFAULT_CONCURRENCY = os.environ.get("SSD_TEST_CONCURRENCY") or "sync"
+
+
 def listener_conf(name, handler="echo", address="127.0.0.1", port=0,
-                  type="stream", extra=""):
-    """One listener group in libconfig syntax (sync model)."""
+                  type="stream", extra="", concurrency=None):
+    """One listener group in libconfig syntax."""
     s = '{ name = "%s"; address = "%s"; ' % (name, address)
     if port is not None and not address.startswith(("/", "@")):
         s += "port = %d; " % port
-    s += 'type = "%s"; handler = "%s"; concurrency = "sync"; %s }' % (
-        type, handler, extra)
+    s += 'type = "%s"; handler = "%s"; concurrency = "%s"; %s }' % (
+        type, handler, concurrency or DEFAULT_CONCURRENCY, extra)
     return s
 
 

@@ -2,12 +2,13 @@
 """allow / deny (socketserver's verify_request): refused clients get no
 data and never reach the handler; allowed ones are served."""
 
+import re
 import socket
 import unittest
 
 from ssdtest import (HAVE_127_0_0_2, QUIET, DaemonTestCase, closed_by_peer,
                      conf, listener_conf, nothing_arrives, recv_until_eof,
-                     recv_within, send_all, skip_unless_ipv6)
+                     recv_within, run_binary, send_all, skip_unless_ipv6)
 
 skip_unless_127_0_0_2 = unittest.skipUnless(HAVE_127_0_0_2,
                                             "cannot bind 127.0.0.2")
@@ -112,6 +113,19 @@ class AclDgramTests(DaemonTestCase):
         self.assertEqual(recv_within(s2), b"from .2")
         # The refused one still gets nothing.
         self.assertTrue(nothing_arrives(s, 0.1))
+
+
+class AclConfigTests(DaemonTestCase):
+
+    def test_acl_on_unix_listener_is_a_config_error(self):
+        # A unix client has no address to match: the rule cannot hold.
+        d = self.daemon(conf(listener_conf(
+            "x", address="@DIR@/x.sock", extra='allow = [ "10.0.0.1" ];')),
+            start=False)
+        r = run_binary(["-t", "-c", d.conf_path])
+        self.assertEqual(r.returncode, 1)
+        self.assertRegex(r.stderr.decode(), r"%s:\d+: .*allow"
+                         % re.escape(d.conf_path))
 
 
 if __name__ == "__main__":

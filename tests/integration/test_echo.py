@@ -5,9 +5,9 @@ import os
 import socket
 import unittest
 
-from ssdtest import (DaemonTestCase, Exchanger, conf, listener_conf,
-                     nothing_arrives, recv_until_eof, recv_within, send_all,
-                     skip_unless_ipv6)
+from ssdtest import (DEFAULT_CONCURRENCY, DaemonTestCase, Exchanger, conf,
+                     listener_conf, nothing_arrives, recv_until_eof,
+                     recv_within, send_all, skip_unless_ipv6)
 
 BINARY = bytes(range(256)) * 4 + b"\0\r\n\0\xff"
 
@@ -132,7 +132,18 @@ class EchoDgramTests(DaemonTestCase):
         for i in range(10):
             s.send(b"datagram %d" % i)
         got = [recv_within(s) for _ in range(10)]
-        self.assertEqual(got, [b"datagram %d" % i for i in range(10)])
+        want = [b"datagram %d" % i for i in range(10)]
+        if DEFAULT_CONCURRENCY == "sync":     # one at a time, in order
+            self.assertEqual(got, want)
+        else:
+            self.assertEqual(sorted(got), want)
+
+    def test_empty_datagram_echoed(self):
+        # RFC 862 answers every datagram with its data, an empty one too.
+        d = self.daemon(conf(listener_conf("u", type="dgram")))
+        s = d.dgram("u")
+        s.send(b"")
+        self.assertEqual(recv_within(s, 1), b"")
 
     def test_oversized_datagram_dropped(self):
         d = self.daemon(conf(listener_conf("u", type="dgram",

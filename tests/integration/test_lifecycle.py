@@ -13,8 +13,17 @@ import time
 import unittest
 
 from ssdtest import (HAVE_IPV6, QUIET, DaemonTestCase, closed_by_peer, conf,
-                     listener_conf, log_tail, nothing_arrives, recv_exactly,
+                     listener_conf, nothing_arrives, recv_exactly,
                      recv_until_eof, recv_within, send_all, wait_for)
+
+
+def refused(addr):
+    """True if a new TCP connection to addr is refused."""
+    try:
+        socket.create_connection(addr, timeout=5).close()
+    except ConnectionRefusedError:
+        return True
+    return False
 
 
 def exchange(s, payload):
@@ -84,7 +93,7 @@ class ReadinessTests(DaemonTestCase):
     def test_without_notify_socket(self):
         # No NOTIFY_SOCKET: the daemon runs all the same.
         d = self.daemon(conf(listener_conf("e", address="@DIR@/e.sock")),
-                        ready=False, env={"NOTIFY_SOCKET": ""})
+                        ready=False, env={"NOTIFY_SOCKET": None})
         wait_for(lambda: os.path.exists(d.path("e.sock")) and
                  d.log_has("started"), 15, what="start-up")
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -154,6 +163,43 @@ class UnixSocketFileTests(DaemonTestCase):
         d.wait_log(r"removed stale socket %s" % re.escape(d.path("d.sock")))
         self.assertEqual(d.stop(), 0)
         self.assertFalse(os.path.lexists(d.path("s.sock")))
+
+    def test_stale_socket_of_the_other_type_is_replaced(self):
+        d = self.daemon(conf(listener_conf("s", address="@DIR@/s.sock")),
+                        start=False)
+        self.stale(d.path("s.sock"), socket.SOCK_DGRAM)
+        d.start()
+        self.assertEqual(d.echo_once("s", b"fresh"), b"fresh")
+
+    def test_file_replaced_by_someone_else_is_not_removed(self):
+        d = self.daemon(conf(listener_conf("s", address="@DIR@/s.sock")))
+        path = d.path("s.sock")
+        os.unlink(path)
+        other = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.addCleanup(other.close)
+        other.bind(path)
+        ino = os.lstat(path).st_ino
+        self.assertEqual(d.stop(), 0)
+        self.assertTrue(os.path.lexists(path), "removed a file not its own")
+        self.assertEqual(os.lstat(path).st_ino, ino)
+
+    def test_missing_directory_is_an_error(self):
+        d = self.daemon(conf(listener_conf("s", address="@DIR@/no/s.sock")),
+                        ready=False)
+        self.assertEqual(d.wait_exit(), 1)
+        self.assertIn(d.path("no/s.sock"), d.log())
+        self.assertFalse(d.has_notify("READY=1"))
+
+    def test_abstract_name_in_use_is_an_error(self):
+        d = self.daemon(conf(listener_conf("a", address="@@UNIQ@-busy")),
+                        start=False)
+        holder = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.addCleanup(holder.close)
+        holder.bind("\0%s-busy" % d.uniq)
+        holder.listen(1)
+        d.start(ready=False)
+        self.assertEqual(d.wait_exit(), 1)
+        self.assertIn("@%s-busy" % d.uniq, d.log())
 
     def live(self, path, type_):
         s = socket.socket(socket.AF_UNIX, type_)
@@ -234,9 +280,10 @@ class StopTests(DaemonTestCase):
         self.assertEqual(exchange(a, b"before"), b"before")
         d.signal(signal.SIGTERM)
         d.wait_notify("STOPPING=1")
-        # The listening sockets are closed at once...
-        with self.assertRaises(ConnectionRefusedError):
-            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        # The listening sockets are closed at once (STOPPING=1 may come
+        # just before they are)...
+        wait_for(lambda: refused(("127.0.0.1", port)), 2,
+                 what="connections refused after SIGTERM")
         wait_for(lambda: not os.path.lexists(d.path("u.sock")),
                  what="unix socket file removed at SIGTERM")
         # ...while the request in progress goes on.
@@ -276,7 +323,7 @@ class StopTests(DaemonTestCase):
         self.assertTrue(closed_by_peer(a))
 
     def test_backlog_client_dropped_at_sigterm(self):
-        d = self.daemon(conf(listener_conf("e")))
+        d = self.daemon(conf(listener_conf("e", concurrency="sync")))
         a = d.connect("e")
         self.assertEqual(exchange(a, b"A"), b"A")
         b = d.connect("e")                  # queued behind A

@@ -4,12 +4,19 @@ listener in arrival order, a busy listener never delaying another,
 max_connections (per listener and global), and the per-request timeout."""
 
 import socket
+import threading
 import time
 import unittest
 
 from ssdtest import (QUIET, DaemonTestCase, closed_by_peer, conf,
-                     listener_conf, nothing_arrives, recv_exactly,
-                     recv_until_eof, recv_within, send_all)
+                     nothing_arrives, recv_exactly, recv_until_eof,
+                     recv_within, send_all)
+from ssdtest import listener_conf as any_model_conf
+
+
+def sync_conf(*args, **kw):
+    kw["concurrency"] = "sync"
+    return any_model_conf(*args, **kw)
 
 
 def exchange(s, payload):
@@ -29,10 +36,10 @@ def finish(s):
 class SyncTests(DaemonTestCase):
 
     def test_one_client_at_a_time_others_stay_responsive(self):
-        d = self.daemon(conf(listener_conf("busy"),
-                             listener_conf("other"),
-                             listener_conf("dt", handler="daytime"),
-                             listener_conf("udp", type="dgram")))
+        d = self.daemon(conf(sync_conf("busy"),
+                             sync_conf("other"),
+                             sync_conf("dt", handler="daytime"),
+                             sync_conf("udp", type="dgram")))
         a = d.connect("busy")
         self.assertEqual(exchange(a, b"A"), b"A")   # A is being served
         b = d.connect("busy")                       # waits in the backlog
@@ -52,7 +59,7 @@ class SyncTests(DaemonTestCase):
         self.assertEqual(finish(b), b"")
 
     def test_arrival_order(self):
-        d = self.daemon(conf(listener_conf("busy")))
+        d = self.daemon(conf(sync_conf("busy")))
         a = d.connect("busy")
         self.assertEqual(exchange(a, b"A"), b"A")
         b = d.connect("busy")
@@ -71,10 +78,31 @@ class SyncTests(DaemonTestCase):
         self.assertEqual(recv_within(c), b"C")
         finish(c)
 
+    def test_many_waiting_clients_all_served(self):
+        d = self.daemon(conf(sync_conf("e")))
+        results = {}
+
+        def client(i):
+            try:
+                results[i] = d.echo_once("e", b"client %d" % i, timeout=30)
+            except Exception as e:
+                results[i] = e
+
+        threads = [threading.Thread(target=client, args=(i,), daemon=True)
+                   for i in range(100)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(40)
+        self.assertFalse(any(t.is_alive() for t in threads))
+        bad = {i: r for i, r in results.items() if r != b"client %d" % i}
+        self.assertEqual(len(results), 100)
+        self.assertEqual(bad, {})
+
     def test_stream_client_does_not_block_dgram_listener(self):
         # The same port number for stream and dgram is two listeners.
-        d = self.daemon(conf(listener_conf("tcp"),
-                             listener_conf("udp", type="dgram")))
+        d = self.daemon(conf(sync_conf("tcp"),
+                             sync_conf("udp", type="dgram")))
         a = d.connect("tcp")
         self.assertEqual(exchange(a, b"hold"), b"hold")
         for i in range(5):
@@ -85,9 +113,9 @@ class SyncTests(DaemonTestCase):
 class MaxConnectionsTests(DaemonTestCase):
 
     def test_listener_max_connections_1(self):
-        d = self.daemon(conf(listener_conf("e",
+        d = self.daemon(conf(any_model_conf("e",
                                            extra="max_connections = 1;"),
-                             listener_conf("free")))
+                             any_model_conf("free")))
         a = d.connect("e")
         self.assertEqual(exchange(a, b"first"), b"first")
         b = d.connect("e")          # connect succeeds: the backlog
@@ -100,7 +128,7 @@ class MaxConnectionsTests(DaemonTestCase):
         finish(b)
 
     def test_global_max_connections_spans_listeners(self):
-        d = self.daemon(conf(listener_conf("one"), listener_conf("two"),
+        d = self.daemon(conf(any_model_conf("one"), any_model_conf("two"),
                              globals_="max_connections = 1;"))
         a = d.connect("one")
         self.assertEqual(exchange(a, b"1"), b"1")
@@ -117,7 +145,7 @@ class MaxConnectionsTests(DaemonTestCase):
 class TimeoutTests(DaemonTestCase):
 
     def test_idle_client_is_cut(self):
-        d = self.daemon(conf(listener_conf("e", extra="timeout = 0.5;")))
+        d = self.daemon(conf(any_model_conf("e", extra="timeout = 0.5;")))
         s = d.connect("e")
         self.assertEqual(exchange(s, b"x"), b"x")
         t0 = time.monotonic()
@@ -130,7 +158,7 @@ class TimeoutTests(DaemonTestCase):
         self.assertEqual(d.echo_once("e", b"next"), b"next")
 
     def test_timeout_counts_idle_time_not_total(self):
-        d = self.daemon(conf(listener_conf("e", extra="timeout = 0.5;")))
+        d = self.daemon(conf(any_model_conf("e", extra="timeout = 0.5;")))
         s = d.connect("e")
         t0 = time.monotonic()
         for i in range(6):          # ~1.2 s in all, 0.2 s idle at most
@@ -141,11 +169,11 @@ class TimeoutTests(DaemonTestCase):
         self.assertFalse(d.log_has("timed out"))
 
     def test_integer_timeout_accepted(self):
-        d = self.daemon(conf(listener_conf("e", extra="timeout = 1;")))
+        d = self.daemon(conf(any_model_conf("e", extra="timeout = 1;")))
         self.assertEqual(d.echo_once("e", b"int"), b"int")
 
     def test_client_that_does_not_read_is_cut(self):
-        d = self.daemon(conf(listener_conf("cg", handler="chargen",
+        d = self.daemon(conf(any_model_conf("cg", handler="chargen",
                                            extra="timeout = 0.5;")))
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.addCleanup(s.close)
