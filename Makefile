@@ -66,6 +66,8 @@ HANDLER_SRCS	= $(wildcard handlers/*.c)
 CORE_OBJS	= $(CORE_SRCS:%.c=$(B)/%.o) $(HANDLER_SRCS:%.c=$(B)/%.o)
 PLUGIN_SRCS	= $(wildcard handlers/examples/*.c)
 PLUGINS		= $(PLUGIN_SRCS:handlers/examples/%.c=$(B)/plugins/%.so)
+TEST_PLUGIN_SRCS = $(wildcard tests/plugins/*.c)
+TEST_PLUGINS	= $(TEST_PLUGIN_SRCS:tests/plugins/%.c=$(B)/tests/plugins/%.so)
 UNIT_SRCS	= $(wildcard tests/unit/*.c)
 UNIT_OBJS	= $(UNIT_SRCS:%.c=$(B)/%.o)
 GENERATED	= $(B)/man/sockserverd.8 $(B)/man/sockserverd.conf.5 \
@@ -120,6 +122,12 @@ $(B)/plugins/%.so: handlers/examples/%.c include/sockserverd.h | $(DEPS_OK)
 	$(CC) $(FINAL_CFLAGS) -fPIC -shared -fvisibility=hidden \
 	    -o $@ $< $(CONFIG_LIBS)
 
+# Fixture plugins for the tests: built like any plugin, never installed.
+$(B)/tests/plugins/%.so: tests/plugins/%.c include/sockserverd.h | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CC) $(FINAL_CFLAGS) -fPIC -shared -fvisibility=hidden \
+	    -o $@ $< $(CONFIG_LIBS)
+
 # One sed rule fills every .in file with the same paths as the binary.
 SUBST	= sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
 	      -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@HANDLERDIR@|$(HANDLERDIR)|g' \
@@ -147,8 +155,9 @@ check: $(CHECK_DEPS_OK) all unit integration
 unit: $(B)/tests/unit/check_sockserverd
 	$(B)/tests/unit/check_sockserverd
 
-integration: $(SSD) $(PLUGINS) | $(CHECK_DEPS_OK)
-	SSD_BIN=./$(SSD) python3 tests/integration/run.py
+integration: $(SSD) $(PLUGINS) $(TEST_PLUGINS) | $(CHECK_DEPS_OK)
+	SSD_BIN=./$(SSD) SSD_TEST_PLUGINS=$(CURDIR)/$(B)/tests/plugins \
+	    python3 tests/integration/run.py
 
 run: all
 	./$(SSD) -c conf/demo.conf

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * crash.c - a test fixture: echoes lines, but "segv" makes it crash with
+ * SIGSEGV and "abort" with abort(3), to show that under fork a crashing
+ * handler takes down only its own process.
+ */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sockserverd.h>
+
+static int
+crash_handle(struct ssd_request *rq)
+{
+	char	 line[256];
+	ssize_t	 n;
+
+	while ((n = ssd_readline(rq, line, sizeof(line))) > 0) {
+		if (strncmp(line, "segv", 4) == 0)
+			raise(SIGSEGV);
+		if (strncmp(line, "abort", 5) == 0)
+			abort();
+		if (ssd_write(rq, line, (size_t)n) == -1)
+			return -1;
+	}
+	return n == 0 ? 0 : -1;
+}
+
+SSD_HANDLER(crash) = {
+	.abi = SSD_ABI_VERSION,
+	.name = "crash",
+	.description = "test fixture: crashes on request",
+	.handle = crash_handle,
+};
