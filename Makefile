@@ -75,7 +75,7 @@ GENERATED	= $(B)/man/sockserverd.8 $(B)/man/sockserverd.conf.5 \
 DEPS_OK		= $(B)/.deps-build
 CHECK_DEPS_OK	= $(B)/.deps-check
 
-.PHONY: all check unit integration run install lint clean distclean deps
+.PHONY: all check unit integration run install lint clean distclean deps bench
 
 all: $(SSD) $(PLUGINS) $(GENERATED)
 
@@ -113,7 +113,8 @@ $(B)/libcore.a: $(CORE_OBJS)
 # Plugins see only ssd_* (exports.list); the daemon's objects all come
 # from libcore.a, which -Wl,--whole-archive keeps whole for plugins.
 $(SSD): $(B)/daemon/main.o $(B)/libcore.a daemon/exports.list
-	$(CC) $(FINAL_LDFLAGS) -Wl,--dynamic-list=daemon/exports.list \
+	$(CC) $(FINAL_LDFLAGS) -Wl,-z,now -Wl,-z,relro \
+	    -Wl,--dynamic-list=daemon/exports.list \
 	    -o $@ $(B)/daemon/main.o -Wl,--whole-archive $(B)/libcore.a \
 	    -Wl,--no-whole-archive $(LIBS)
 
@@ -159,6 +160,15 @@ integration: $(SSD) $(PLUGINS) $(TEST_PLUGINS) | $(CHECK_DEPS_OK)
 	SSD_BIN=./$(SSD) SSD_TEST_PLUGINS=$(CURDIR)/$(B)/tests/plugins \
 	    python3 tests/integration/run.py
 
+# The benchmark (not part of check): sockserverd's echo under each model
+# beside a minimal epoll echo server, one table of figures and ratios.
+BENCH_TOOLS	= $(B)/bench/loadgen $(B)/bench/refserver
+$(B)/bench/%: tests/bench/%.c | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CC) $(STD) $(WARN) -O2 $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $<
+bench: $(SSD) $(BENCH_TOOLS)
+	SSD_BIN=./$(SSD) BENCH_BIN=$(B)/bench tests/bench/run-bench.sh
+
 run: all
 	./$(SSD) -c conf/demo.conf
 
@@ -196,7 +206,7 @@ lint: all
 	-clang-format --dry-run daemon/*.c handlers/*.c 2>&1 | tail -n 3
 
 clean:
-	rm -rf $(B)/daemon $(B)/handlers $(B)/plugins $(B)/tests $(B)/man \
+	rm -rf $(B)/daemon $(B)/handlers $(B)/plugins $(B)/tests $(B)/man $(B)/bench \
 	    $(B)/systemd $(B)/libcore.a $(B)/sockserverd.pc $(B)/.paths $(SSD)
 
 distclean: clean

@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "server.h"
@@ -43,6 +44,9 @@ conc_fork_child_main(struct ssd_request *rq)
 		sigaction(sig, &sa, NULL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+	/* syslog's socket may sit where the connection is about to go;
+	 * syslog(3) opens a new one when the child logs. */
+	closelog();
 	/* Keep stdio and the request's socket; close everything else: the
 	 * listening sockets, the loop's descriptors. */
 	if (keep > STDERR_FILENO + 1) {

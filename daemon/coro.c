@@ -193,10 +193,18 @@ coro_create(struct coro *co, size_t stack_size)
 	return 0;
 }
 
+void *
+coro_reserve_top(struct coro *co, size_t size)
+{
+	size = (size + 63) & ~(size_t)63;
+	co->c_asan_size -= size;
+	return (char *)co->c_map + (co->c_mapsize - size);
+}
+
 int
 coro_start(struct coro *co, void (*fn)(void *), void *arg)
 {
-	char *bottom = (char *)co->c_map + (co->c_mapsize - co->c_asan_size);
+	char *bottom = (char *)(uintptr_t)co->c_asan_bottom;
 
 	co->c_fn = fn;
 	co->c_arg = arg;

@@ -29,6 +29,9 @@ int	coro_create(struct coro *, size_t stack_size);
 /* Prepares the coroutine (new, or finished and reused) to run fn(arg) at
  * its next coro_switch.  fn must not return: it ends with coro_exit. */
 int	coro_start(struct coro *, void (*fn)(void *), void *arg);
+/* Carves size bytes (aligned) off the top of the stack for the caller's
+ * use, before coro_start; they go with the stack in coro_destroy. */
+void	*coro_reserve_top(struct coro *, size_t size);
 /* Unmaps the stack of a coroutine that is not running. */
 void	coro_destroy(struct coro *);
 /* Saves the current context in from and resumes to. */

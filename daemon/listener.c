@@ -277,11 +277,15 @@ listener_pause(struct lwatch *w, int err)
 	ev_timer_start(w->w_loop, &w->w_backoff);
 }
 
-/* The model may take one more request and a slot is reserved for it. */
+/* The model may take one more request and a slot is reserved for it;
+ * not while paused (a model may pause w from its dispatch). */
 static bool
-listener_take(struct listener *l)
+listener_take(struct lwatch *w)
 {
-	return l->l_run->r_ops->can_accept(l) && server_reserve(l);
+	struct listener *l = w->w_listener;
+
+	return !ev_is_active(&w->w_backoff) && l->l_run->r_ops->can_accept(l) &&
+	    server_reserve(l);
 }
 
 static void
@@ -293,7 +297,7 @@ listener_accept(struct lwatch *w)
 	socklen_t		 len;
 	int			 fd;
 
-	for (int i = 0; i < LISTENER_ACCEPT_BATCH && listener_take(l); i++) {
+	for (int i = 0; i < LISTENER_ACCEPT_BATCH && listener_take(w); i++) {
 		len = sizeof(ss);
 		fd = accept4(r->r_fd, (struct sockaddr *)&ss, &len,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -335,7 +339,7 @@ listener_recv(struct lwatch *w)
 	ssize_t			 n;
 	char			 peer[ADDR_STRLEN];
 
-	for (int i = 0; i < LISTENER_ACCEPT_BATCH && listener_take(l); i++) {
+	for (int i = 0; i < LISTENER_ACCEPT_BATCH && listener_take(w); i++) {
 		len = sizeof(ss);
 		memset(&ss, 0, sizeof(sa_family_t));
 		n = recvfrom(r->r_fd, w->w_dgram, l->l_max_packet_size + 1,

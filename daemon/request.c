@@ -115,10 +115,20 @@ request_run(struct ssd_request *rq)
 	else if (rq->rq_timedout)
 		ssd_log(rq, LOG_INFO, "timed out after %gs without I/O",
 		    rq->rq_timeout);
+	else if (rc < 0 && rq->rq_peer_gone)
+		ssd_log(rq, LOG_DEBUG, "the client went away (reset)");
 	else if (rc < 0)
 		ssd_log(rq, LOG_ERR, "handler %s failed (%d)", h->name, rc);
 	else
 		ssd_log(rq, LOG_DEBUG, "done");
+}
+
+/* Remembers that the client went away, for the end-of-request log. */
+static void
+request_io_failed(struct ssd_request *rq)
+{
+	if (errno == ECONNRESET || errno == EPIPE)
+		rq->rq_peer_gone = true;
 }
 
 void
@@ -176,18 +186,25 @@ request_read_some(struct ssd_request *rq, void *buf, size_t len)
 {
 	ssize_t n;
 
+	/* The last read drained the socket: the next would say EAGAIN. */
+	if (rq->rq_drained && rq->rq_wait(rq, POLLIN) == -1)
+		return -1;
 	for (;;) {
 		if (atomic_load(&rq->rq_cut)) {
 			errno = ECONNABORTED;
 			return -1;
 		}
 		n = read(rq->rq_fd, buf, len);
-		if (n >= 0)
+		if (n >= 0) {
+			rq->rq_drained = n > 0 && (size_t)n < len;
 			return n;
+		}
 		if (errno == EINTR)
 			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
+		if (errno != EAGAIN && errno != EWOULDBLOCK) {
+			request_io_failed(rq);
 			return -1;
+		}
 		if (rq->rq_wait(rq, POLLIN) == -1)
 			return -1;
 	}
@@ -296,8 +313,10 @@ ssd_write(struct ssd_request *rq, const void *buf, size_t len)
 		}
 		if (errno == EINTR)
 			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
+		if (errno != EAGAIN && errno != EWOULDBLOCK) {
+			request_io_failed(rq);
 			return -1;
+		}
 		if (rq->rq_wait(rq, POLLOUT) == -1)
 			return -1;
 	}

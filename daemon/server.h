@@ -86,6 +86,8 @@ struct ssd_request {
 	double			 rq_timeout;
 	atomic_bool		 rq_cut;	/* set by the drain deadline */
 	bool			 rq_timedout;
+	bool			 rq_peer_gone;	/* ECONNRESET or EPIPE seen */
+	bool			 rq_drained;	/* last read was short */
 	/* stream: buffered input of ssd_readline; dgram: the datagram */
 	char			*rq_buf;
 	size_t			 rq_off, rq_len, rq_cap;

@@ -46,8 +46,11 @@ chargen_handle(struct ssd_request *rq)
 	size_t		 len;
 
 	if (ssd_socktype(rq) == SOCK_DGRAM) {
-		pos = atomic_fetch_add(&chargen_dgram_next,
-		    CHARGEN_DGRAM_LINES) % CHARGEN_CYCLE;
+		/* Kept below CHARGEN_CYCLE, so it never wraps mid-cycle. */
+		pos = atomic_load(&chargen_dgram_next);
+		while (!atomic_compare_exchange_weak(&chargen_dgram_next, &pos,
+		    (pos + CHARGEN_DGRAM_LINES) % CHARGEN_CYCLE))
+			continue;
 		len = chargen_fill(buf, CHARGEN_DGRAM_LINES, &pos);
 		return ssd_write(rq, buf, len);
 	}

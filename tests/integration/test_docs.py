@@ -3,11 +3,15 @@
 
 - The SYNOPSIS of sockserverd(8), rendered, is the usage line that
   `sockserverd -h` prints (STYLE R11), and every option in it has an entry.
-- Both man pages are lint-clean (mandoc -Tlint -W warning; groff -ww).
-- conf/sockserverd.conf and conf/demo.conf pass `sockserverd -t`.
+- The three man pages are lint-clean (mandoc -Tlint -W warning; groff -ww).
+- conf/sockserverd.conf, conf/demo.conf, the examples of
+  sockserverd.conf(5) and the README's configuration pass `sockserverd -t`.
 - Every key of daemon/config.c's key tables has its `.It Ic KEY` entry in
   the right section of sockserverd.conf(5) and appears in the annotated
   conf/sockserverd.conf; and the page documents no key the code lacks.
+- Every function of include/sockserverd.h is in sockserverd-handler(3)'s
+  NAME and SYNOPSIS, and the page names no function the header lacks.
+- The README's Quick start is exactly two commands.
 
 Runs alone from the repository root:
     python3 -m unittest tests/integration/test_docs.py
@@ -20,6 +24,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -37,7 +42,10 @@ def binary():
 
 def man_page(name):
     """The generated page `name` (e.g. "sockserverd.8"), or its .in source
-    when no generated copy is at least as new as the source."""
+    when no generated copy is at least as new as the source; a page that
+    is not generated (sockserverd-handler.3) is its source."""
+    if os.path.exists(os.path.join(ROOT, "man", name)):
+        return os.path.join(ROOT, "man", name)
     src = os.path.join(ROOT, "man", name + ".in")
     dirs = []
     if os.environ.get("SSD_BIN"):
@@ -130,7 +138,7 @@ class UsageMatchesSynopsis(unittest.TestCase):
 
 
 class PagesAreLintClean(unittest.TestCase):
-    pages = ("sockserverd.8", "sockserverd.conf.5")
+    pages = ("sockserverd.8", "sockserverd.conf.5", "sockserverd-handler.3")
 
     def test_mandoc_lint(self):
         if not shutil.which("mandoc"):
@@ -150,7 +158,20 @@ class PagesAreLintClean(unittest.TestCase):
                 self.assertEqual(r.stdout + r.stderr, "")
 
 
+def check_config(text):
+    """`sockserverd -t` on text, as (status, stdout, stderr)."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("NOTIFY_SOCKET", "JOURNAL_STREAM")}
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "example.conf")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        r = run([binary(), "-t", "-c", path], env=env)
+    return (r.returncode, r.stdout, r.stderr.replace(path, "FILE"))
+
+
 class ShippedConfigsPass(unittest.TestCase):
+    ok = (0, "configuration OK\n", "")
 
     def test_configs_pass_t(self):
         env = {k: v for k, v in os.environ.items()
@@ -159,7 +180,54 @@ class ShippedConfigsPass(unittest.TestCase):
             with self.subTest(conf=conf):
                 r = run([binary(), "-t", "-c", conf], env=env)
                 self.assertEqual((r.returncode, r.stdout, r.stderr),
-                                 (0, "configuration OK\n", ""))
+                                 self.ok)
+
+    def test_page_examples_pass_t(self):
+        body = mdoc_section(read("man", "sockserverd.conf.5.in"),
+                            "EXAMPLES")
+        blocks = re.findall(r"(?ms)^\.Bd -literal[^\n]*\n(.*?)^\.Ed$",
+                            body)
+        self.assertTrue(blocks, "sockserverd.conf(5) has no examples")
+        for i, block in enumerate(blocks):
+            text = block.replace("\\e", "\\")
+            if not re.search(r"(?m)^\s*listeners\s*=", text):
+                # A fragment of global settings: give it a listener.
+                text += ('\nlisteners = ( { name = "x"; address = '
+                         '"127.0.0.1"; port = 9; handler = "echo"; } );\n')
+            with self.subTest(example=i + 1):
+                self.assertEqual(check_config(text), self.ok, text)
+
+    def test_readme_example_passes_t(self):
+        readme = read("README.md")
+        m = re.search(r"(?ms)^## Configuration\n.*?^```\n(.*?)^```$",
+                      readme)
+        self.assertIsNotNone(m, "README.md: no example under Configuration")
+        self.assertEqual(check_config(m.group(1)), self.ok, m.group(1))
+
+
+class ReadmeQuickStart(unittest.TestCase):
+
+    def test_exactly_two_commands(self):
+        m = re.search(r"(?ms)^## Quick start\n.*?^```sh\n(.*?)^```$",
+                      read("README.md"))
+        self.assertIsNotNone(m, "README.md: no Quick start commands")
+        commands = [line for line in m.group(1).splitlines()
+                    if line.strip() and not line.lstrip().startswith("#")]
+        self.assertEqual(len(commands), 2, commands)
+
+
+class HandlerPageMatchesHeader(unittest.TestCase):
+
+    def test_every_function_is_documented(self):
+        header = read("include", "sockserverd.h")
+        declared = set(re.findall(r"\b(ssd_[a-z_]+)\s*\(", header))
+        page = read("man", "sockserverd-handler.3")
+        names = set(re.findall(r"(?m)^\.Nm (ssd_[a-z_]+)", page))
+        synopsis = set(re.findall(r"(?m)^\.Fn (ssd_[a-z_]+)",
+                                  mdoc_section(page, "SYNOPSIS")))
+        self.assertTrue(declared, "no ssd_* function in sockserverd.h")
+        self.assertEqual(sorted(names), sorted(declared), "NAME")
+        self.assertEqual(sorted(synopsis), sorted(declared), "SYNOPSIS")
 
 
 class EveryKeyIsDocumented(unittest.TestCase):
