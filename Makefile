@@ -162,7 +162,7 @@ integration: $(SSD) $(PLUGINS) $(TEST_PLUGINS) | $(CHECK_DEPS_OK)
 
 # The benchmark (not part of check): sockserverd's echo under each model
 # beside a minimal epoll echo server, one table of figures and ratios.
-BENCH_TOOLS	= $(B)/bench/loadgen $(B)/bench/refserver
+BENCH_TOOLS	= $(B)/bench/loadgen $(B)/bench/refserver $(B)/bench/forkrate
 $(B)/bench/%: tests/bench/%.c | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(CC) $(STD) $(WARN) -O2 $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $<

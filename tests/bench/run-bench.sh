@@ -479,6 +479,8 @@ evcr=$(ratio "$(rate_of cr.event)" "$(rate_of cr.reference)")
 th100=$(ratio "$(rate_of pp100.thread)" "$(rate_of pp100.reference)")
 fkcr=$(rate_of cr.fork)
 evidle=$(idle_kib event)
+# For scale: what fork(2) alone manages on this machine right now.
+bare=$(timeout 10 "$BIN/forkrate" 2 2>/dev/null | sed -n 's/^forks_per_s=//p')
 echo
 echo "targets (issue 3, 2-core machine):"
 printf '  %-44s %8s  %s\n' \
@@ -490,6 +492,7 @@ printf '  %-44s %8s  %s\n' \
     "$(verdict "$th100" '>=' 0.50)" \
     "fork new conns/s >= 1500" "${fkcr:--}" \
     "$(verdict "$fkcr" '>=' 1500)" \
+    "  (a bare fork+_exit+waitpid loop here: ${bare:-?}/s)" "" "" \
     "event idle memory <= 8 KiB per connection" "${evidle:--}" \
     "$(verdict "$evidle" '<=' 8)"
 exit 0
