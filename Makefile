@@ -68,7 +68,7 @@ PLUGIN_SRCS	= $(wildcard handlers/examples/*.c)
 PLUGINS		= $(PLUGIN_SRCS:handlers/examples/%.c=$(B)/plugins/%.so)
 TEST_PLUGIN_SRCS = $(wildcard tests/plugins/*.c)
 TEST_PLUGINS	= $(TEST_PLUGIN_SRCS:tests/plugins/%.c=$(B)/tests/plugins/%.so)
-UNIT_SRCS	= $(wildcard tests/unit/*.c)
+UNIT_SRCS	= $(wildcard tests/unit/*.c tests/unit/fakes/*.c)
 UNIT_OBJS	= $(UNIT_SRCS:%.c=$(B)/%.o)
 GENERATED	= $(B)/man/sockserverd.8 $(B)/man/sockserverd.conf.5 \
 		  $(B)/sockserverd.pc $(B)/systemd/sockserverd.service
@@ -147,9 +147,10 @@ $(B)/sockserverd.pc: sockserverd.pc.in $(B)/.paths
 $(B)/tests/unit/check_sockserverd: $(UNIT_OBJS) $(B)/libcore.a
 	$(CC) $(FINAL_LDFLAGS) -o $@ $(UNIT_OBJS) $(B)/libcore.a $(CHECK_LIBS) \
 	    $(LIBS)
-$(B)/tests/unit/%.o: tests/unit/%.c | $(CHECK_DEPS_OK)
+$(B)/tests/unit/%.o: tests/unit/%.c $(B)/.paths | $(CHECK_DEPS_OK)
 	@mkdir -p $(dir $@)
-	$(CC) $(FINAL_CFLAGS) $(CHECK_CFLAGS) -Idaemon -c -o $@ $<
+	$(CC) $(FINAL_CFLAGS) $(CHECK_CFLAGS) $(PATHS) -Idaemon \
+	    -Itests/unit/fakes -c -o $@ $<
 
 check: $(CHECK_DEPS_OK) all unit integration
 

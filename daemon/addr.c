@@ -91,8 +91,9 @@ addr_resolve_unix(const char *address, struct sockaddr_storage *ss,
 		return -1;
 	}
 	if (n >= sizeof(sun->sun_path) || n < 2) {
-		snprintf(err, errlen, "unix address \"%s\" must be 2 to %zu "
-		    "characters long", address, sizeof(sun->sun_path) - 1);
+		snprintf(err, errlen, "unix address \"%s\" is %zu characters "
+		    "long; it must be 2 to %zu", address, n,
+		    sizeof(sun->sun_path) - 1);
 		return -1;
 	}
 	memset(ss, 0, sizeof(*ss));
@@ -126,8 +127,10 @@ addr_resolve(int family, const char *address, int port,
 		return -1;
 	}
 	if (family != AF_UNSPEC && guessed != AF_UNSPEC && guessed != family) {
-		snprintf(err, errlen, "address \"%s\" is not an %s address",
-		    address, family == AF_INET ? "inet" : "inet6");
+		snprintf(err, errlen, "address \"%s\" is not an %s address "
+		    "(family = \"%s\")", address,
+		    family == AF_INET ? "IPv4" : "IPv6",
+		    family == AF_INET ? "inet" : "inet6");
 		return -1;
 	}
 	memset(&hints, 0, sizeof(hints));

@@ -19,8 +19,8 @@
 /* One source file's lines, to re-read integer literals (see below). */
 struct config_src {
 	char		*s_name;
-	char		*s_text;
-	char		**s_lines;
+	char		*s_text;	/* the whole file, NUL-terminated */
+	size_t		*s_lines;	/* offset of each line */
 	size_t		 s_nlines;
 };
 
@@ -130,10 +130,10 @@ config_src_get(struct config_ctx *c, const char *name)
 	for (char *p = src->s_text, *nl; p != NULL; p = nl) {
 		nl = strchr(p, '\n');
 		if (nl != NULL)
-			*nl++ = '\0';
+			nl++;
 		src->s_lines = xreallocarray(src->s_lines, src->s_nlines + 1,
-		    sizeof(char *));
-		src->s_lines[src->s_nlines++] = p;
+		    sizeof(*src->s_lines));
+		src->s_lines[src->s_nlines++] = (size_t)(p - src->s_text);
 	}
 	return src;
 }
@@ -149,12 +149,6 @@ config_src_free(struct config_ctx *c)
 	free(c->c_srcs);
 }
 
-/*
- * Finds "name = literal" or "name : literal" on the setting's line and
- * parses the literal as 64 bits.  Returns 0 with *v, 1 if the literal
- * overflows 64 bits, -1 if it cannot be found (then libconfig's value
- * stands).
- */
 /* Counts the settings called name on file:line that come before target in
  * document order; true once target is reached. */
 static bool
@@ -178,12 +172,39 @@ config_count_before(const config_setting_t *node,
 	return false;
 }
 
+/* Skips blanks, newlines and comments (#, //, and C style). */
+static const char *
+config_skip_space(const char *p)
+{
+	for (;;) {
+		if (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
+			p++;
+		else if (*p == '#' || (p[0] == '/' && p[1] == '/'))
+			p += strcspn(p, "\n");
+		else if (p[0] == '/' && p[1] == '*') {
+			const char *e = strstr(p + 2, "*/");
+
+			p = e != NULL ? e + 2 : p + strlen(p);
+		} else
+			return p;
+	}
+}
+
+static bool
+config_is_name_char(char ch)
+{
+	return isalnum((unsigned char)ch) || ch == '_' || ch == '-' ||
+	    ch == '*';
+}
+
 /*
- * Finds "name = literal" or "name : literal" on the setting's line (the
- * same occurrence as the setting, when several share the line) and parses
- * the literal as 64 bits: decimal, or hexadecimal after 0x, as libconfig
- * reads it.  Returns 0 with *v, 1 if the literal overflows 64 bits, -1 if
- * it cannot be found (then libconfig's value stands).
+ * Finds the setting's "name = literal" (or "name : literal") in its
+ * source, from the setting's line on, skipping comments and strings and
+ * the settings of the same name that come before it on that line, and
+ * parses the literal as 64 bits: decimal, or hexadecimal after 0x, as
+ * libconfig reads it.  Returns 0 with *v, 1 if the literal overflows 64
+ * bits, -1 if it cannot be found or does not agree with libconfig's
+ * (32-bit) reading of it; then libconfig's value stands.
  */
 static int
 config_int_literal(struct config_ctx *c, const config_setting_t *s,
@@ -193,55 +214,77 @@ config_int_literal(struct config_ctx *c, const config_setting_t *s,
 	const char		*name = config_setting_name(s);
 	unsigned		 line = config_setting_source_line(s);
 	struct config_src	*src;
-	const char		*p;
-	char			*path;
+	const char		*p, *q;
+	char			*path, *end;
 	size_t			 nlen;
-	int			 skip = 0;
+	int			 skip = 0, base;
+	bool			 neg;
+	unsigned long long	 u;
+	long long		 ll;
 
 	if (file == NULL || name == NULL || line == 0)
 		return -1;
 	path = diag_source_path(c->c_diag, file);
 	src = config_src_get(c, path);
 	free(path);
-	if (line > src->s_nlines)
+	if (src->s_text == NULL || line > src->s_nlines)
 		return -1;
 	config_count_before(config_root_setting(&c->c_cfg->cf_lc), s, name,
 	    file, line, &skip);
 	nlen = strlen(name);
-	for (p = src->s_lines[line - 1]; (p = strstr(p, name)) != NULL;
-	    p += nlen) {
-		const char		*q = p + nlen;
-		char			*end;
-		bool			 neg = false;
-		int			 base = 10;
-		unsigned long long	 u;
-
-		if (p != src->s_lines[line - 1] &&
-		    (isalnum((unsigned char)p[-1]) || p[-1] == '_' ||
-		    p[-1] == '-' || p[-1] == '*'))
+	for (p = src->s_text + src->s_lines[line - 1]; *p != '\0';) {
+		q = config_skip_space(p);
+		if (q != p) {
+			p = q;
 			continue;
-		while (*q == ' ' || *q == '\t')
-			q++;
-		if (*q != '=' && *q != ':')
+		}
+		if (*p == '"') {
+			for (p++; *p != '\0' && *p != '"'; p++)
+				if (*p == '\\' && p[1] != '\0')
+					p++;
+			if (*p == '"')
+				p++;
 			continue;
-		if (skip-- > 0)
+		}
+		if (!isalpha((unsigned char)*p) && *p != '*') {
+			p++;
 			continue;
-		q++;
-		while (*q == ' ' || *q == '\t')
-			q++;
+		}
+		for (q = p; config_is_name_char(*q); q++)
+			continue;
+		if ((size_t)(q - p) != nlen || strncmp(p, name, nlen) != 0) {
+			p = q;
+			continue;
+		}
+		q = config_skip_space(q);
+		if (*q != '=' && *q != ':') {
+			p = q;
+			continue;
+		}
+		if (skip-- > 0) {
+			p = q + 1;
+			continue;
+		}
+		q = config_skip_space(q + 1);
+		neg = false;
 		if (*q == '-' || *q == '+')
 			neg = *q++ == '-';
 		if (!isdigit((unsigned char)*q))
 			return -1;
-		if (q[0] == '0' && (q[1] == 'x' || q[1] == 'X'))
-			base = 16;
+		base = q[0] == '0' && (q[1] == 'x' || q[1] == 'X') ? 16 : 10;
 		errno = 0;
 		u = strtoull(q, &end, base);
 		if (errno == ERANGE ||
 		    u > (neg ? (unsigned long long)LLONG_MAX + 1 :
 		    (unsigned long long)LLONG_MAX))
 			return 1;
-		*v = neg ? (long long)(0 - u) : (long long)u;
+		ll = neg ? (long long)(0 - u) : (long long)u;
+		/* A safety net: this must be the literal libconfig read. */
+		if (config_setting_type(s) == CONFIG_TYPE_INT &&
+		    (int32_t)(uint32_t)(unsigned long long)ll !=
+		    config_setting_get_int(s))
+			return -1;
+		*v = ll;
 		return 0;
 	}
 	return -1;
@@ -281,6 +324,7 @@ config_expect(struct config_ctx *c, const config_setting_t *s, int type)
 		return true;
 	diag_setting(c->c_diag, s, "\"%s\" must be %s, not %s",
 	    config_setting_name(s), config_type_name(type),
+	    t == CONFIG_TYPE_FLOAT ? "a floating-point number" :
 	    config_type_name(t));
 	return false;
 }
@@ -584,7 +628,7 @@ config_listener(struct config_ctx *c, const config_setting_t *g)
 		diag_setting(c->c_diag, g, "the default concurrency \"%s\" is "
 		    "not available in this version of sockserverd: set "
 		    "concurrency = \"sync\"", config_model_names[l->l_model]);
-	if (l->l_proxy_protocol)
+	if (l->l_proxy_protocol && l->l_type == SOCK_STREAM)
 		diag_setting(c->c_diag, config_setting_get_member(g,
 		    "proxy_protocol"), "\"proxy_protocol\" is not supported "
 		    "by this version of sockserverd");

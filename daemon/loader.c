@@ -190,7 +190,8 @@ loader_list(const char *handler_dir, FILE *fp)
 		}
 	}
 	closedir(dir);
-	qsort(names, n, sizeof(*names), loader_cmp);
+	if (n > 0)
+		qsort(names, n, sizeof(*names), loader_cmp);
 	for (size_t i = 0; i < n; i++) {
 		const struct ssd_handler	*h;
 		void				*dl;

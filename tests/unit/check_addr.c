@@ -327,8 +327,8 @@ END_TEST
 
 START_TEST(addr_rejects_family_mismatch)
 {
-	addr_fails(AF_INET, "::1", "is not an inet address");
-	addr_fails(AF_INET6, "127.0.0.1", "is not an inet6 address");
+	addr_fails(AF_INET, "::1", "is not an IPv4 address");
+	addr_fails(AF_INET6, "127.0.0.1", "is not an IPv6 address");
 	addr_fails(AF_INET, "/tmp/x.sock", "family is not unix");
 	addr_fails(AF_INET6, "@abstract", "family is not unix");
 }

@@ -104,10 +104,10 @@ config_diff(const struct config_lines *want, const struct config_lines *got,
 			fprintf(fp, " %s\n", want->l_line[i]);
 			i++;
 			j++;
-		} else if (j < m && (i == n || LCS(i, j + 1) >= LCS(i + 1, j)))
-			fprintf(fp, "+%s\n", got->l_line[j++]);
-		else
+		} else if (i < n && (j == m || LCS(i + 1, j) >= LCS(i, j + 1)))
 			fprintf(fp, "-%s\n", want->l_line[i++]);
+		else
+			fprintf(fp, "+%s\n", got->l_line[j++]);
 	}
 #undef LCS
 	fclose(fp);
@@ -309,7 +309,8 @@ config_load_bad(const char *text, size_t n)
 {
 	const char *path = config_put("test.conf", text);
 
-	ck_assert_int_eq(config_load(path, &config_cf, &config_diag), -1);
+	ck_assert_msg(config_load(path, &config_cf, &config_diag) == -1,
+	    "the config was accepted; want %zu diagnostic(s)", n);
 	ck_assert_ptr_null(config_cf);
 	ck_assert_msg(config_diag.d_count == n, "%zu diagnostics, want %zu; "
 	    "the first: %s", config_diag.d_count, n, config_diag.d_count > 0 ?
@@ -400,12 +401,14 @@ START_TEST(config_unix_listener_defaults)
 }
 END_TEST
 
-START_TEST(config_default_concurrency_is_event_and_refused)
+START_TEST(config_default_concurrency_is_event)
 {
-	const char *msg = config_load_bad("listeners = ( { name = \"a\"; "
-	    "address = \"127.0.0.1\"; port = 1; handler = \"echo\"; } );\n", 1);
+	struct config	*cf = config_load_ok("listeners = ( { name = \"a\"; "
+	    "address = \"127.0.0.1\"; port = 1; handler = \"echo\"; } );\n");
+	struct listener	*l = TAILQ_FIRST(&cf->cf_listeners);
 
-	ck_assert_has(msg, ":1: the default concurrency \"event\"");
+	ck_assert_int_eq(l->l_model, CONC_EVENT);
+	ck_assert_int_eq(l->l_workers, 1);
 }
 END_TEST
 
@@ -422,6 +425,9 @@ START_TEST(config_sets_every_key)
 	    "/nonexistent/sockserverd/handlers");
 	ck_assert_int_eq(cf->cf_log_level, LOG_DEBUG);
 	ck_assert_int_eq(cf->cf_log_target, LOG_TARGET_SYSLOG);
+	ck_assert_str_eq(cf->cf_user, "root");
+	ck_assert_str_eq(cf->cf_group, "root");
+	ck_assert_str_eq(cf->cf_pid_file, "/run/sockserverd-check.pid");
 	ck_assert_double_eq(cf->cf_shutdown_timeout, 2.5);
 	ck_assert_int_eq(cf->cf_max_connections, 100);
 	l = TAILQ_FIRST(&cf->cf_listeners);
@@ -434,7 +440,6 @@ START_TEST(config_sets_every_key)
 	ck_assert(l->l_v6only);
 	ck_assert_double_eq(l->l_timeout, 0);
 	ck_assert_int_eq(l->l_max_connections, 10);
-	ck_assert_ptr_nonnull(l->l_options);
 	ck_assert_uint_eq(l->l_nallow, 3);
 	ck_assert_uint_eq(l->l_ndeny, 1);
 	ck_assert_int_eq(l->l_allow[2].c_family, AF_INET);
@@ -447,6 +452,9 @@ START_TEST(config_sets_every_key)
 	l = TAILQ_NEXT(l, l_entry);
 	ck_assert_int_eq(l->l_family, AF_UNIX);
 	ck_assert_uint_eq(l->l_unix_mode, 0660);
+	l = TAILQ_NEXT(l, l_entry);
+	ck_assert_int_eq(l->l_model, CONC_EVENT);
+	ck_assert_int_eq(l->l_workers, 2);
 	ck_assert_ptr_null(TAILQ_NEXT(l, l_entry));
 }
 END_TEST
@@ -653,6 +661,42 @@ START_TEST(config_detects_wrap_in_an_included_file)
 }
 END_TEST
 
+/*
+ * The literal is found by reading the source again: text that merely
+ * looks like "port = N" inside a comment or a string is not it.
+ */
+START_TEST(config_detects_wrap_despite_key_text_in_a_comment)
+{
+	const char *msg = config_load_bad("listeners = ( { name = \"a\"; "
+	    "address = \"127.0.0.1\"; /* port = 7 */ port = 4294967297; "
+	    "handler = \"echo\"; concurrency = \"sync\"; } );\n", 1);
+
+	ck_assert_has(msg, "not 4294967297");
+}
+END_TEST
+
+START_TEST(config_detects_wrap_despite_key_text_in_a_string)
+{
+	const char *msg = config_load_bad("handler_dir = \"/x/port = 7\"; "
+	    "listeners = ( { name = \"a\"; address = \"127.0.0.1\"; "
+	    "port = 4294967297; handler = \"echo\"; "
+	    "concurrency = \"sync\"; } );\n", 1);
+
+	ck_assert_has(msg, "not 4294967297");
+}
+END_TEST
+
+START_TEST(config_detects_wrap_when_the_value_is_on_the_next_line)
+{
+	const char *msg = config_load_bad("listeners = ( { name = \"a\";\n"
+	    "  address = \"127.0.0.1\"; port\n"
+	    "  = 4294967297; handler = \"echo\"; concurrency = \"sync\"; } "
+	    ");\n", 1);
+
+	ck_assert_has(msg, "not 4294967297");
+}
+END_TEST
+
 START_TEST(config_refuses_a_non_absolute_handler_path)
 {
 	const char *msg = config_load_bad("listeners = ( { name = \"a\"; "
@@ -688,7 +732,7 @@ config_suite(void)
 	tcase_add_test(tc, config_global_defaults);
 	tcase_add_test(tc, config_listener_defaults);
 	tcase_add_test(tc, config_unix_listener_defaults);
-	tcase_add_test(tc, config_default_concurrency_is_event_and_refused);
+	tcase_add_test(tc, config_default_concurrency_is_event);
 	tcase_add_test(tc, config_sets_every_key);
 	tcase_add_test(tc, config_float_key_accepts_an_integer);
 	tcase_add_test(tc, config_float_key_accepts_a_fraction);
@@ -714,6 +758,10 @@ config_suite(void)
 	tcase_add_test(tc,
 	    config_detects_wrap_in_second_setting_on_the_same_line);
 	tcase_add_test(tc, config_detects_wrap_in_an_included_file);
+	tcase_add_test(tc, config_detects_wrap_despite_key_text_in_a_comment);
+	tcase_add_test(tc, config_detects_wrap_despite_key_text_in_a_string);
+	tcase_add_test(tc,
+	    config_detects_wrap_when_the_value_is_on_the_next_line);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -117,7 +117,8 @@ START_TEST(echo_stream_returns_bytes_exactly)
 	enum { LEN = 20000 };
 	const struct ssd_handler	*h = handlers_find("echo");
 	struct ssd_request		*rq;
-	unsigned char			*in = malloc(LEN), *out = malloc(LEN + 1);
+	unsigned char			*in = malloc(LEN);
+	unsigned char			*out = malloc(LEN + 1);
 	int				 peer;
 
 	ck_assert_ptr_nonnull(in);
@@ -167,26 +168,6 @@ START_TEST(echo_dgram_returns_the_datagram_exactly)
 }
 END_TEST
 
-/* An abstract unix datagram socket with a name unique to this test. */
-static int
-handlers_abstract_dgram(const char *tag, struct sockaddr_un *sun,
-    socklen_t *len_r)
-{
-	int	fd;
-	int	n;
-
-	memset(sun, 0, sizeof(*sun));
-	sun->sun_family = AF_UNIX;
-	n = snprintf(sun->sun_path + 1, sizeof(sun->sun_path) - 1,
-	    "sockserverd-check-%ld-%s", (long)getpid(), tag);
-	*len_r = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
-	    (size_t)n);
-	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	ck_assert_int_ne(fd, -1);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)sun, *len_r), 0);
-	return fd;
-}
-
 START_TEST(echo_dgram_answers_an_empty_datagram)
 {
 	/* RFC 862: every datagram gets an answering datagram. */
@@ -198,8 +179,8 @@ START_TEST(echo_dgram_answers_an_empty_datagram)
 	char			 buf[16];
 	int			 sfd, cfd;
 
-	sfd = handlers_abstract_dgram("server", &srv, &srvlen);
-	cfd = handlers_abstract_dgram("client", &cli, &clilen);
+	sfd = fake_dgram_socket("server", &srv, &srvlen);
+	cfd = fake_dgram_socket("client", &cli, &clilen);
 	memset(&l, 0, sizeof(l));
 	memset(&run, 0, sizeof(run));
 	l.l_name = "echo";
@@ -381,7 +362,8 @@ chargen_line_start(const char *line)
 	ck_assert_msg(line[0] >= ' ' && line[0] <= '~', "line starts with "
 	    "byte %d", line[0]);
 	for (unsigned j = 0; j < CHARGEN_LINE; j++)
-		ck_assert_msg(line[j] == (char)(' ' + (start + j) % CHARGEN_CYCLE),
+		ck_assert_msg(line[j] ==
+		    (char)(' ' + (start + j) % CHARGEN_CYCLE),
 		    "column %u of \"%.72s\"", j, line);
 	ck_assert_msg(line[CHARGEN_LINE] == '\r' &&
 	    line[CHARGEN_LINE + 1] == '\n', "line does not end in CRLF");

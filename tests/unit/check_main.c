@@ -17,6 +17,7 @@ static Suite *(*const check_suites[])(void) = {
 	config_suite,
 	request_suite,
 	handlers_suite,
+	coro_suite,
 };
 
 int

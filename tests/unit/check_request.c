@@ -240,20 +240,25 @@ END_TEST
 
 START_TEST(timeout_counts_from_the_last_byte)
 {
-	/* Bytes keep coming more often than the timeout: no timeout. */
+	/* A byte every 0.15 s for 0.9 s: more than the 0.6 s timeout in
+	 * all, but never 0.6 s without a byte. */
 	static const char *const chunks[] = {
-		"a", "b", "c", "d", "e\n", NULL
+		"a", "b", "c", "d", "e", "f\n", NULL
 	};
-	struct request_writer	 w = { 0, chunks, 100000, false };
+	struct request_writer	 w = { 0, chunks, 150000, false };
 	pthread_t		 t;
 	char			 buf[16];
+	double			 t0;
 
-	request_short_timeout();
+	fake_request_free(rq);
+	rq = fake_request_stream("slow", 0.6, &peer);
 	w.w_fd = peer;
+	t0 = fake_now();
 	ck_assert_int_eq(pthread_create(&t, NULL, request_writer_main, &w),
 	    0);
-	ck_assert_int_eq(ssd_readline(rq, buf, sizeof(buf)), 6);
-	ck_assert_str_eq(buf, "abcde\n");
+	ck_assert_int_eq(ssd_readline(rq, buf, sizeof(buf)), 7);
+	ck_assert_str_eq(buf, "abcdef\n");
+	ck_assert_double_gt(fake_now() - t0, 0.6);
 	pthread_join(t, NULL);
 }
 END_TEST
@@ -527,10 +532,14 @@ END_TEST
 
 START_TEST(request_run_calls_finish_when_handle_fails)
 {
+	int level;
+
 	fake_request_listener(rq)->l_handler = &request_recorder;
 	request_handle_rc = -1;
+	level = log_getlevel();
 	log_setlevel(LOG_CRIT);	/* the failure is logged at error */
 	request_run(rq);
+	log_setlevel(level);
 	ck_assert_str_eq(request_calls, "SHF");
 }
 END_TEST
@@ -561,26 +570,6 @@ START_TEST(request_run_works_without_setup_and_finish)
 }
 END_TEST
 
-/* An abstract unix datagram socket with a name unique to this test. */
-static int
-request_abstract_dgram(const char *tag, struct sockaddr_un *sun,
-    socklen_t *len_r)
-{
-	int	fd;
-	int	n;
-
-	memset(sun, 0, sizeof(*sun));
-	sun->sun_family = AF_UNIX;
-	n = snprintf(sun->sun_path + 1, sizeof(sun->sun_path) - 1,
-	    "sockserverd-check-%ld-%s", (long)getpid(), tag);
-	*len_r = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
-	    (size_t)n);
-	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	ck_assert_int_ne(fd, -1);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)sun, *len_r), 0);
-	return fd;
-}
-
 START_TEST(request_run_sends_the_dgram_reply_as_one_datagram)
 {
 	struct listener		 l;
@@ -591,8 +580,8 @@ START_TEST(request_run_sends_the_dgram_reply_as_one_datagram)
 	char			 buf[64];
 	int			 sfd, cfd;
 
-	sfd = request_abstract_dgram("server", &srv, &srvlen);
-	cfd = request_abstract_dgram("client", &cli, &clilen);
+	sfd = fake_dgram_socket("server", &srv, &srvlen);
+	cfd = fake_dgram_socket("client", &cli, &clilen);
 	memset(&l, 0, sizeof(l));
 	memset(&run, 0, sizeof(run));
 	l.l_name = "udp";
@@ -633,8 +622,8 @@ START_TEST(request_run_sends_no_dgram_reply_when_nothing_was_written)
 	int			 sfd, cfd;
 
 	h.handle = request_h_setup;	/* records, writes nothing */
-	sfd = request_abstract_dgram("server", &srv, &srvlen);
-	cfd = request_abstract_dgram("client", &cli, &clilen);
+	sfd = fake_dgram_socket("server", &srv, &srvlen);
+	cfd = fake_dgram_socket("client", &cli, &clilen);
 	memset(&l, 0, sizeof(l));
 	memset(&run, 0, sizeof(run));
 	l.l_name = "udp";

@@ -14,5 +14,6 @@ Suite	*addr_suite(void);
 Suite	*config_suite(void);
 Suite	*request_suite(void);
 Suite	*handlers_suite(void);
+Suite	*coro_suite(void);
 
 #endif /* SUITES_H */

@@ -47,6 +47,10 @@ size_t	fake_request_drain(struct ssd_request *, void *buf, size_t cap);
 void	fake_write_all(int fd, const void *buf, size_t len);
 /* Reads exactly len bytes from fd, failing the test on EOF or 5 s. */
 void	fake_read_exactly(int fd, void *buf, size_t len);
+/* A unix datagram socket bound to a fresh abstract name containing
+ * tag, its address in *sun and *len_r.  No file, no port. */
+int	fake_dgram_socket(const char *tag, struct sockaddr_un *sun,
+	    socklen_t *len_r);
 /* Seconds on the monotonic clock. */
 double	fake_now(void);
 

@@ -196,6 +196,25 @@ fake_read_exactly(int fd, void *buf, size_t len)
 	}
 }
 
+int
+fake_dgram_socket(const char *tag, struct sockaddr_un *sun,
+    socklen_t *len_r)
+{
+	static unsigned	 seq;	/* unique under CK_FORK=no too */
+	int		 fd, n;
+
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	n = snprintf(sun->sun_path + 1, sizeof(sun->sun_path) - 1,
+	    "sockserverd-check-%ld-%u-%s", (long)getpid(), seq++, tag);
+	*len_r = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
+	    (size_t)n);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ne(fd, -1);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)sun, *len_r), 0);
+	return fd;
+}
+
 double
 fake_now(void)
 {
