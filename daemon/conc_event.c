@@ -58,7 +58,9 @@ struct eworkers {
 	size_t			 k_n;
 };
 
+/* The main loop's share, kept while any event listener uses it. */
 static struct eloop		*conc_event_main_loop;
+static unsigned			 conc_event_main_users;
 
 static void conc_event_io_cb(struct ev_loop *, ev_io *, int);
 static void conc_event_timer_cb(struct ev_loop *, ev_timer *, int);
@@ -260,6 +262,7 @@ conc_event_start(struct listener *l)
 		    sizeof(*conc_event_main_loop));
 		conc_event_eloop_init(conc_event_main_loop, server.s_loop);
 	}
+	conc_event_main_users++;
 	return 0;
 }
 
@@ -308,7 +311,7 @@ static void
 conc_event_stop(struct listener *l)
 {
 	(void)l;
-	if (conc_event_main_loop != NULL) {
+	if (conc_event_main_loop != NULL && --conc_event_main_users == 0) {
 		conc_event_eloop_fini(conc_event_main_loop);
 		free(conc_event_main_loop);
 		conc_event_main_loop = NULL;
@@ -428,11 +431,12 @@ conc_event_workers_resume(struct listener *l)
 }
 
 static void
-conc_event_workers_close(struct listener *l)
+conc_event_workers_close(struct listener *l, bool keep)
 {
 	/* Stops new connections at once; the workers stop watching when
-	 * kicked, and the descriptor is closed after they are joined. */
-	if (l->l_type == SOCK_STREAM)
+	 * kicked, and the descriptor is closed after they are joined.  A
+	 * socket kept for the next configuration is only let go of. */
+	if (!keep && l->l_type == SOCK_STREAM)
 		shutdown(l->l_run->r_fd, SHUT_RDWR);
 	conc_event_workers_kick(l);
 }

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include <libconfig.h>
 #include <sockserverd.h>
@@ -188,6 +189,7 @@ struct listener {
 TAILQ_HEAD(listener_list, listener);
 
 struct config {
+	TAILQ_ENTRY(config)	 cf_entry;	/* retired, after a reload */
 	char			*cf_path;	/* as given */
 	config_t		 cf_lc;		/* kept: options point into it */
 	char			*cf_handler_dir;

@@ -79,6 +79,35 @@ listener_setopt(int fd, int level, int name, int value, const char *what,
 	return -1;
 }
 
+/* The runtime state of l around socket fd, with l's model. */
+static struct lrun *
+listener_run_new(struct listener *l, int fd)
+{
+	struct lrun *r = xcalloc(1, sizeof(*r));
+
+	r->r_listener = l;
+	r->r_fd = fd;
+	atomic_init(&r->r_active, 0);
+	atomic_init(&r->r_closing, false);
+	switch (l->l_model) {
+	case CONC_SYNC:
+		r->r_ops = &conc_sync_ops;
+		break;
+	case CONC_THREAD:
+		r->r_ops = &conc_thread_ops;
+		break;
+	case CONC_FORK:
+		r->r_ops = &conc_fork_ops;
+		break;
+	case CONC_EVENT:
+		r->r_ops = l->l_workers > 1 ? &conc_event_workers_ops :
+		    &conc_event_ops;
+		break;
+	}
+	l->l_run = r;
+	return r;
+}
+
 int
 listener_bind(struct listener *l)
 {
@@ -147,11 +176,7 @@ listener_bind(struct listener *l)
 		goto fail;
 	}
 
-	r = xcalloc(1, sizeof(*r));
-	r->r_listener = l;
-	r->r_fd = fd;
-	atomic_init(&r->r_active, 0);
-	atomic_init(&r->r_closing, false);
+	r = listener_run_new(l, fd);
 	if (is_path && stat(sun->sun_path, &st) == 0) {
 		r->r_unlink = true;
 		r->r_dev = st.st_dev;
@@ -164,22 +189,6 @@ listener_bind(struct listener *l)
 	else
 		addr_format_local((struct sockaddr *)&bound, blen, r->r_local,
 		    sizeof(r->r_local));
-	switch (l->l_model) {
-	case CONC_SYNC:
-		r->r_ops = &conc_sync_ops;
-		break;
-	case CONC_THREAD:
-		r->r_ops = &conc_thread_ops;
-		break;
-	case CONC_FORK:
-		r->r_ops = &conc_fork_ops;
-		break;
-	case CONC_EVENT:
-		r->r_ops = l->l_workers > 1 ? &conc_event_workers_ops :
-		    &conc_event_ops;
-		break;
-	}
-	l->l_run = r;
 	log_infox("listener=%s: listening on %s (%s, %s, handler %s)",
 	    l->l_name, r->r_local, l->l_type == SOCK_STREAM ? "stream" :
 	    "dgram", r->r_ops->name, l->l_handler->name);
@@ -192,6 +201,19 @@ fail:
 	return -1;
 }
 
+/* Stops accepting on every loop that watches l; keep: leave the socket. */
+static void
+listener_stop_accepting(struct listener *l, bool keep)
+{
+	struct lrun *r = l->l_run;
+
+	atomic_store(&r->r_closing, true);
+	if (r->r_ops->close != NULL)
+		r->r_ops->close(l, keep);
+	else
+		listener_watch_stop(&r->r_watch);
+}
+
 void
 listener_close(struct listener *l)
 {
@@ -201,7 +223,7 @@ listener_close(struct listener *l)
 
 	if (r == NULL || atomic_load(&r->r_closing))
 		return;
-	atomic_store(&r->r_closing, true);
+	listener_stop_accepting(l, false);
 	/* Remove the file only if it is still the one we created. */
 	if (r->r_unlink && stat(sun->sun_path, &st) == 0 &&
 	    st.st_dev == r->r_dev && st.st_ino == r->r_ino &&
@@ -209,19 +231,65 @@ listener_close(struct listener *l)
 		log_warning("listener=%s: cannot remove %s", l->l_name,
 		    sun->sun_path);
 	r->r_unlink = false;
-	if (r->r_ops->close != NULL) {
-		/* The model's own loops watch the socket: they let go of it,
-		 * and the model closes it once they have. */
-		r->r_ops->close(l);
-		return;
-	}
-	listener_watch_stop(&r->r_watch);
-	/* Datagram requests reply through this socket: keep it until idle. */
-	if (r->r_fd != -1 && (l->l_type == SOCK_STREAM ||
-	    atomic_load(&r->r_active) == 0)) {
+	/* A model with loops of its own closes the socket once they let go
+	 * of it; datagram requests reply through it: keep it until idle. */
+	if (r->r_ops->close == NULL && r->r_fd != -1 &&
+	    (l->l_type == SOCK_STREAM || atomic_load(&r->r_active) == 0)) {
 		close(r->r_fd);
 		r->r_fd = -1;
 	}
+}
+
+void
+listener_detach(struct listener *l)
+{
+	struct lrun *r = l->l_run;
+
+	if (r == NULL || atomic_load(&r->r_closing))
+		return;
+	listener_stop_accepting(l, true);
+}
+
+bool
+listener_same_socket(const struct listener *l, const struct listener *nl)
+{
+	return l->l_family == nl->l_family && l->l_type == nl->l_type &&
+	    l->l_addrlen == nl->l_addrlen &&
+	    memcmp(&l->l_addr, &nl->l_addr, l->l_addrlen) == 0;
+}
+
+void
+listener_adopt(struct listener *l, struct listener *from)
+{
+	struct lrun		*r, *fr = from->l_run;
+	struct sockaddr_un	*sun = (void *)&l->l_addr;
+
+	r = listener_run_new(l, fr->r_fd);
+	/* The old listener's workers may still be letting go of the fd:
+	 * it is closed by whoever owns it last, which is now l. */
+	fr->r_fd = -1;
+	r->r_unlink = fr->r_unlink;
+	r->r_dev = fr->r_dev;
+	r->r_ino = fr->r_ino;
+	fr->r_unlink = false;
+	memcpy(r->r_local, fr->r_local, sizeof(r->r_local));
+	/* What can change on a bound socket is applied; the rest (v6only)
+	 * was refused by the reload. */
+	if (l->l_type == SOCK_STREAM && l->l_queue_size != from->l_queue_size &&
+	    listen(r->r_fd, l->l_queue_size) == -1)
+		log_warning("listener=%s: listen(%d)", l->l_name,
+		    l->l_queue_size);
+	if (r->r_unlink && l->l_unix_mode != from->l_unix_mode &&
+	    chmod(sun->sun_path, l->l_unix_mode) == -1)
+		log_warning("listener=%s: chmod %s", l->l_name, sun->sun_path);
+	if (l->l_family != AF_UNIX) {
+		int on = l->l_reuse_port;
+
+		setsockopt(r->r_fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on));
+	}
+	log_infox("listener=%s: keeps its socket %s (%s, %s, handler %s)",
+	    l->l_name, r->r_local, l->l_type == SOCK_STREAM ? "stream" :
+	    "dgram", r->r_ops->name, l->l_handler->name);
 }
 
 void
@@ -284,7 +352,8 @@ listener_take(struct lwatch *w)
 {
 	struct listener *l = w->w_listener;
 
-	return !ev_is_active(&w->w_backoff) && l->l_run->r_ops->can_accept(l) &&
+	return !atomic_load(&l->l_run->r_closing) &&
+	    !ev_is_active(&w->w_backoff) && l->l_run->r_ops->can_accept(l) &&
 	    server_reserve(l);
 }
 
@@ -292,14 +361,13 @@ static void
 listener_accept(struct lwatch *w)
 {
 	struct listener		*l = w->w_listener;
-	struct lrun		*r = l->l_run;
 	struct sockaddr_storage	 ss;
 	socklen_t		 len;
 	int			 fd;
 
 	for (int i = 0; i < LISTENER_ACCEPT_BATCH && listener_take(w); i++) {
 		len = sizeof(ss);
-		fd = accept4(r->r_fd, (struct sockaddr *)&ss, &len,
+		fd = accept4(w->w_io.fd, (struct sockaddr *)&ss, &len,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
 			int err = errno;
@@ -333,7 +401,6 @@ static void
 listener_recv(struct lwatch *w)
 {
 	struct listener		*l = w->w_listener;
-	struct lrun		*r = l->l_run;
 	struct sockaddr_storage	 ss;
 	socklen_t		 len;
 	ssize_t			 n;
@@ -342,7 +409,7 @@ listener_recv(struct lwatch *w)
 	for (int i = 0; i < LISTENER_ACCEPT_BATCH && listener_take(w); i++) {
 		len = sizeof(ss);
 		memset(&ss, 0, sizeof(sa_family_t));
-		n = recvfrom(r->r_fd, w->w_dgram, l->l_max_packet_size + 1,
+		n = recvfrom(w->w_io.fd, w->w_dgram, l->l_max_packet_size + 1,
 		    MSG_DONTWAIT | MSG_TRUNC, (struct sockaddr *)&ss, &len);
 		if (n == -1) {
 			int err = errno;

@@ -166,6 +166,7 @@ main(int argc, char *argv[])
 		goto abort;
 	priv_daemonize_done(dfd);
 	status = server_run();
+	cf = server.s_cfg;		/* a reload may have replaced it */
 	if (server.s_nactive == 0) {
 		handler_release(cf);
 		config_free(cf);

@@ -102,6 +102,40 @@ server_request_begin(struct ssd_request *rq, struct lwatch *w)
 	l->l_run->r_ops->dispatch(l, rq);
 }
 
+/* Frees a retired configuration once none of its requests is left. */
+static void
+server_retire(struct config *cf)
+{
+	struct listener *l;
+
+	TAILQ_FOREACH(l, &cf->cf_listeners, l_entry)
+		if (l->l_run != NULL && atomic_load(&l->l_run->r_active) != 0)
+			return;
+	TAILQ_REMOVE(&server.s_retired, cf, cf_entry);
+	TAILQ_FOREACH(l, &cf->cf_listeners, l_entry) {
+		if (l->l_run == NULL)
+			continue;
+		listener_close(l);
+		l->l_run->r_ops->stop(l);
+		listener_free_run(l);
+	}
+	handler_release(cf);
+	log_debug("%s: the configuration before reload %p is released",
+	    __func__, (void *)cf);
+	config_free(cf);
+}
+
+void
+server_swap(struct config *cf)
+{
+	struct config *old = server.s_cfg;
+
+	server.s_cfg = cf;
+	server.s_reloads++;
+	TAILQ_INSERT_TAIL(&server.s_retired, old, cf_entry);
+	server_retire(old);
+}
+
 /* On the loop thread: account for a finished request and free it. */
 static void
 server_request_finish(struct ssd_request *rq)
@@ -121,15 +155,21 @@ server_request_finish(struct ssd_request *rq)
 		r->r_fd = -1;
 	}
 	request_free(rq);
+	if (l->l_config != server.s_cfg) {
+		server_retire(l->l_config);	/* may free l */
+		l = NULL;
+	}
 	if (server.s_stopping) {
 		if (server.s_nactive == 0)
 			ev_break(server.s_loop, EVBREAK_ALL);
 		return;
 	}
 	if (server.s_cfg->cf_max_connections == 0) {
-		listener_resume(l);
+		if (l != NULL)
+			listener_resume(l);
 		return;
 	}
+	/* A global cap: any listener may have been waiting for this. */
 	TAILQ_FOREACH(l, &server.s_cfg->cf_listeners, l_entry)
 		listener_resume(l);
 }
@@ -222,8 +262,8 @@ server_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	(void)revents;
 	if (w->signum == SIGHUP) {
-		log_warningx("SIGHUP: reloading is not implemented in this "
-		    "version; the running configuration is unchanged");
+		if (!atomic_load(&server.s_stopping))
+			reload_run();
 		return;
 	}
 	server_stop(loop, w->signum == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -234,6 +274,7 @@ server_init(struct config *cf)
 {
 	memset(&server, 0, sizeof(server));
 	server.s_cfg = cf;
+	TAILQ_INIT(&server.s_retired);
 	server.s_thread = pthread_self();
 	TAILQ_INIT(&server.s_done);
 	TAILQ_INIT(&server.s_active);
@@ -269,15 +310,22 @@ server_bind(void)
 }
 
 int
+server_start_listener(struct listener *l)
+{
+	if (l->l_run->r_ops->start(l) == -1)
+		return -1;
+	listener_start(l);
+	return 0;
+}
+
+int
 server_start(void)
 {
 	struct listener *l;
 
-	TAILQ_FOREACH(l, &server.s_cfg->cf_listeners, l_entry) {
-		if (l->l_run->r_ops->start(l) == -1)
+	TAILQ_FOREACH(l, &server.s_cfg->cf_listeners, l_entry)
+		if (server_start_listener(l) == -1)
 			return -1;
-		listener_start(l);
-	}
 	return 0;
 }
 
@@ -317,6 +365,8 @@ server_run(void)
 		l->l_run->r_ops->stop(l);
 		listener_free_run(l);
 	}
+	while (!TAILQ_EMPTY(&server.s_retired))
+		server_retire(TAILQ_FIRST(&server.s_retired));
 	log_noticex("stopped");
 	return EXIT_OK;
 }

@@ -28,7 +28,8 @@ struct ssd_request;
  *   stop:       after the last request: release threads, children, ...
  *   resume:     optional: the model watches the socket on loops of its
  *               own (event workers); start or resume accepting there
- *   close:      optional, with resume: stop watching and close the socket
+ *   close:      optional, with resume: stop watching; and close the socket
+ *               unless keep (it goes on to the next configuration)
  */
 struct conc_ops {
 	const char	*name;
@@ -38,7 +39,7 @@ struct conc_ops {
 	void		(*cut)(struct ssd_request *);
 	void		(*stop)(struct listener *);
 	void		(*resume)(struct listener *);
-	void		(*close)(struct listener *);
+	void		(*close)(struct listener *, bool keep);
 };
 
 /* A listener's accept (or datagram) watcher on one loop. */
@@ -126,6 +127,15 @@ int	listener_bind(struct listener *);
 /* Stops accepting; closes the socket (dgram: once idle); removes the
  * unix socket file it created. */
 void	listener_close(struct listener *);
+/* Stops accepting but leaves the socket open for a listener of the next
+ * configuration, which takes it with listener_adopt. */
+void	listener_detach(struct listener *);
+/* true if l's socket can serve nl unchanged (same family, type, address) */
+bool	listener_same_socket(const struct listener *l,
+	    const struct listener *nl);
+/* Takes over from's socket (detached) for l; adjusts the backlog and the
+ * unix file mode to l's settings.  Cannot fail. */
+void	listener_adopt(struct listener *l, struct listener *from);
 /* Releases what listener_bind allocated (after listener_close). */
 void	listener_free_run(struct listener *);
 /* accept()/recv callback and its helpers */
@@ -160,6 +170,8 @@ struct server {
 	atomic_uint		 s_nactive;
 	atomic_bool		 s_stopping;
 	bool			 s_cut;
+	TAILQ_HEAD(, config)	 s_retired;	/* replaced by a reload */
+	unsigned long		 s_reloads;
 };
 extern struct server server;
 
@@ -183,5 +195,15 @@ void	server_unreserve(struct listener *);
 void	server_request_begin(struct ssd_request *, struct lwatch *w);
 /* called by a model when rq is over, from any thread */
 void	server_request_done(struct ssd_request *);
+/* Makes cf (bound, started) the running configuration; the old one is
+ * retired and freed once its last request ends. */
+void	server_swap(struct config *cf);
+/* Starts the model and accepting of one bound listener; 0 or -1. */
+int	server_start_listener(struct listener *);
+
+/* reload.c */
+/* SIGHUP: reads, validates and prepares the configuration again, binds
+ * what is new, then swaps; on any failure the running one stays. */
+void	reload_run(void);
 
 #endif /* SERVER_H */

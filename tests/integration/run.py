@@ -13,7 +13,10 @@ if any test failed or errored, else 0.
 Environment: SSD_BIN the binary (default ./sockserverd of the tree);
 SSD_KEEP=1 keeps each test's temporary directory; SSD_TEST_TIMEOUT bounds
 one test (seconds, default 120; past it, daemons are killed and the run
-stops).
+stops); SSD_TEST_PLUGINS the fixture plugins (crash.so; tests needing them
+are skipped without it); SSD_PLUGIN_DIR the example plugins (lower.so;
+default: $SSD_TEST_PLUGINS/../../plugins, else plugins/ beside the binary,
+else build/plugins).
 """
 
 import fnmatch
@@ -229,12 +232,19 @@ def main(argv):
         os.environ["SSD_BIN"] = os.path.abspath(os.environ["SSD_BIN"])
     else:
         os.environ["SSD_BIN"] = os.path.join(ROOT, "sockserverd")
+    if os.environ.get("SSD_TEST_PLUGINS"):
+        os.environ["SSD_TEST_PLUGINS"] = os.path.abspath(
+            os.environ["SSD_TEST_PLUGINS"])
+    # The example plugins (lower.so): $(B)/plugins, found from the fixture
+    # plugins' $(B)/tests/plugins or from the binary.
+    sys.path.insert(0, HERE)
+    import ssdtest
+    os.environ["SSD_PLUGIN_DIR"] = os.path.abspath(ssdtest.plugin_dir())
     os.chdir(ROOT)
     if not os.access(os.environ["SSD_BIN"], os.X_OK):
         sys.stderr.write("run.py: %s: not an executable (run make first, "
                          "or set SSD_BIN)\n" % os.environ["SSD_BIN"])
 
-    sys.path.insert(0, HERE)
     loader = unittest.TestLoader()
     suite = loader.discover(HERE, pattern="test_*.py", top_level_dir=HERE)
     if filters:

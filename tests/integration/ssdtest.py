@@ -19,6 +19,7 @@ Placeholders in a configuration text:
 import atexit
 import os
 import re
+import resource
 import select
 import shutil
 import signal
@@ -342,6 +343,19 @@ def _kill_proc(p):
 atexit.register(kill_all)
 
 
+def _rlimit_setter(rlimits):
+    """A preexec_fn setting the resource limits (None if there are none):
+    only setrlimit calls, safe between fork and exec."""
+    if not rlimits:
+        return None
+    items = sorted(rlimits.items())
+
+    def setter():
+        for res, lim in items:
+            resource.setrlimit(res, lim)
+    return setter
+
+
 def sanitizer_report(text):
     for marker in SANITIZER_MARKERS:
         if marker in text:
@@ -366,7 +380,8 @@ class Daemon:
     """
 
     def __init__(self, conf, args=(), env=None, journal=False,
-                 log_level="debug", ready=True, conf_name="sockserverd.conf"):
+                 log_level="debug", ready=True, conf_name="sockserverd.conf",
+                 rlimits=None):
         self.dir = tempfile.mkdtemp(prefix="ssd-")
         self.uniq = "ssdtest-%d-%s" % (os.getpid(),
                                        os.path.basename(self.dir))
@@ -379,6 +394,8 @@ class Daemon:
         self.journal = journal
         self.log_level = log_level
         self.want_ready = ready
+        # {resource.RLIMIT_*: (soft, hard)}, set in the child before exec
+        self.rlimits = dict(rlimits or {})
         self.proc = None
         self.returncode = None
         self.messages = []          # every notify datagram, as text
@@ -435,7 +452,8 @@ class Daemon:
             self.proc = subprocess.Popen(
                 self.command(), stdin=subprocess.DEVNULL, stdout=out,
                 stderr=err, env=self.environment(), cwd=self.dir,
-                close_fds=True, start_new_session=True)
+                close_fds=True, start_new_session=True,
+                preexec_fn=_rlimit_setter(self.rlimits))
         with _live_lock:
             _live.add(self.proc)
         if self.want_ready:
@@ -712,6 +730,97 @@ def run_binary(args, timeout=READY_TIMEOUT, env=None, cwd=None):
 
 
 # ---------------------------------------------------------------------------
+# Processes, as Linux /proc shows them.
+
+
+def proc_stat(pid):
+    """The fields of /proc/PID/stat after "(comm)": [state, ppid, pgrp,
+    session, ...] (stat(5) field 3 is index 0), or None if it is gone."""
+    try:
+        with open("/proc/%s/stat" % pid) as f:
+            text = f.read()
+    except OSError:
+        return None
+    return text[text.rfind(")") + 2:].split()
+
+
+def _all_stats():
+    try:
+        pids = [d for d in os.listdir("/proc") if d.isdigit()]
+    except OSError:
+        return
+    for pid in pids:
+        st = proc_stat(pid)
+        if st is not None and len(st) > 3:
+            yield int(pid), st
+
+
+def children_of(ppid):
+    """{pid: state} of the processes whose parent is ppid (zombies too)."""
+    return {pid: st[0] for pid, st in _all_stats() if st[1] == str(ppid)}
+
+
+def session_members(sid):
+    """{pid: state} of the processes of session sid (each daemon leads a
+    session of its own: it and the children it forks)."""
+    return {pid: st[0] for pid, st in _all_stats() if st[3] == str(sid)}
+
+
+def fd_count(pid):
+    """How many descriptors pid has open."""
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def cpu_seconds(pid):
+    """User + system CPU time pid has used, in seconds."""
+    st = proc_stat(pid)
+    if st is None:
+        raise AssertionError("process %d is gone" % pid)
+    # utime and stime are stat(5) fields 14 and 15.
+    return (int(st[11]) + int(st[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def raise_nofile(want):
+    """Raises this process's soft RLIMIT_NOFILE to its hard limit; returns
+    the old limits (to restore), or None when the hard limit is below
+    want.  Descriptors above 1023 do not work with select.select: use
+    socket timeouts (poll) or selectors with many sockets."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < want:
+        return None
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return soft, hard
+
+
+# ---------------------------------------------------------------------------
+# Plugins built beside the binary.
+
+
+def plugin_dir():
+    """Where the example plugins are (lower.so): $SSD_PLUGIN_DIR, which
+    run.py sets, else next to $SSD_TEST_PLUGINS or the binary."""
+    d = os.environ.get("SSD_PLUGIN_DIR")
+    if d:
+        return d
+    t = os.environ.get("SSD_TEST_PLUGINS")
+    if t:
+        return os.path.normpath(os.path.join(t, "..", "..", "plugins"))
+    b = os.path.dirname(os.path.realpath(binary()))
+    if os.path.isdir(os.path.join(b, "plugins")):
+        return os.path.join(b, "plugins")
+    return os.path.join(ROOT, "build", "plugins")
+
+
+def fixture_plugin(name):
+    """The absolute path of fixture plugin name.so in $SSD_TEST_PLUGINS,
+    or None when that is not set (make integration sets it)."""
+    d = os.environ.get("SSD_TEST_PLUGINS")
+    if not d:
+        return None
+    return os.path.join(os.path.abspath(d), name + ".so")
+
+
+# ---------------------------------------------------------------------------
 # Test case base.
 
 
@@ -764,3 +873,14 @@ def conf(*listeners, globals_=""):
     return "%s\nlisteners = (\n  %s\n);\n" % (globals_,
                                               ",\n  ".join(listeners))
 
+
+# The models a test can run under: the four of SPEC, and event with two
+# loop threads (workers = 2), which accepts and serves on other threads.
+MODELS = ("sync", "thread", "fork", "event", "event-workers")
+
+
+def model_conf(name, model, extra="", **kw):
+    """listener_conf() under one of MODELS."""
+    if model == "event-workers":
+        model, extra = "event", "workers = 2; " + extra
+    return listener_conf(name, concurrency=model, extra=extra, **kw)
