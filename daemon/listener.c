@@ -108,6 +108,98 @@ listener_run_new(struct listener *l, int fd)
 	return r;
 }
 
+/* Whether inherited socket fd is bound to l's address. */
+static bool
+listener_inherited_matches(const struct listener *l, int fd)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len = sizeof(ss);
+	const struct sockaddr_in *a4 = (const void *)&ss, *b4 =
+	    (const void *)&l->l_addr;
+	const struct sockaddr_in6 *a6 = (const void *)&ss, *b6 =
+	    (const void *)&l->l_addr;
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1 ||
+	    ss.ss_family != l->l_family)
+		return false;
+	switch (l->l_family) {
+	case AF_INET:
+		return (l->l_port == 0 || a4->sin_port == b4->sin_port) &&
+		    a4->sin_addr.s_addr == b4->sin_addr.s_addr;
+	case AF_INET6:
+		return (l->l_port == 0 || a6->sin6_port == b6->sin6_port) &&
+		    memcmp(&a6->sin6_addr, &b6->sin6_addr, 16) == 0;
+	default:
+		return len == l->l_addrlen &&
+		    memcmp(&ss, &l->l_addr, len) == 0;
+	}
+}
+
+/*
+ * Socket activation: takes the inherited socket named like l, or else
+ * bound to l's address.  1 if l now has it, 0 if none is l's, -1 (logged)
+ * if the one named for l does not fit it.
+ */
+static int
+listener_inherit(struct listener *l)
+{
+	struct sd_fd		*fds = server.s_inherited, *f = NULL;
+	struct lrun		*r;
+	struct sockaddr_storage	 ss;
+	socklen_t		 len = sizeof(ss);
+	int			 type = 0, family = 0, fl;
+	socklen_t		 olen = sizeof(int);
+
+	for (size_t i = 0; i < server.s_ninherited && f == NULL; i++)
+		if (!fds[i].used && strcmp(fds[i].name, l->l_name) == 0)
+			f = &fds[i];
+	for (size_t i = 0; i < server.s_ninherited && f == NULL; i++)
+		if (!fds[i].used && listener_inherited_matches(l, fds[i].fd))
+			f = &fds[i];
+	if (f == NULL)
+		return 0;
+	if (getsockopt(f->fd, SOL_SOCKET, SO_TYPE, &type, &olen) == -1 ||
+	    getsockopt(f->fd, SOL_SOCKET, SO_DOMAIN, &family, &olen) == -1 ||
+	    type != l->l_type || family != l->l_family) {
+		log_errorx("%s:%d: listener %s: the inherited socket %d "
+		    "(\"%s\") is not a %s %s socket", l->l_config->cf_path,
+		    config_setting_source_line(l->l_setting), l->l_name,
+		    f->fd, f->name, l->l_family == AF_UNIX ? "unix" :
+		    l->l_family == AF_INET ? "inet" : "inet6",
+		    l->l_type == SOCK_STREAM ? "stream" : "dgram");
+		return -1;
+	}
+	f->used = true;
+	if ((fl = fcntl(f->fd, F_GETFL)) != -1)
+		fcntl(f->fd, F_SETFL, fl | O_NONBLOCK);
+	r = listener_run_new(l, f->fd);
+	if (getsockname(f->fd, (struct sockaddr *)&ss, &len) == 0)
+		addr_format_local((struct sockaddr *)&ss, len, r->r_local,
+		    sizeof(r->r_local));
+	log_infox("listener=%s: listening on %s (%s, %s, handler %s, "
+	    "inherited socket \"%s\")", l->l_name, r->r_local,
+	    l->l_type == SOCK_STREAM ? "stream" : "dgram", r->r_ops->name,
+	    l->l_handler->name, f->name);
+	return 1;
+}
+
+void
+listener_inherited_release(void)
+{
+	for (size_t i = 0; i < server.s_ninherited; i++) {
+		if (!server.s_inherited[i].used) {
+			log_warningx("inherited socket %d (\"%s\") matches no "
+			    "listener: closed", server.s_inherited[i].fd,
+			    server.s_inherited[i].name);
+			close(server.s_inherited[i].fd);
+		}
+		free(server.s_inherited[i].name);
+	}
+	free(server.s_inherited);
+	server.s_inherited = NULL;
+	server.s_ninherited = 0;
+}
+
 int
 listener_bind(struct listener *l)
 {
@@ -120,6 +212,12 @@ listener_bind(struct listener *l)
 	bool			 is_path;
 	int			 fd = -1;
 
+	switch (listener_inherit(l)) {
+	case 1:
+		return 0;
+	case -1:
+		return -1;
+	}
 	err[0] = '\0';
 	is_path = l->l_family == AF_UNIX && sun->sun_path[0] != '\0';
 	if (is_path) {

@@ -4,6 +4,7 @@
  * over an AF_UNIX datagram socket so that libsystemd is not needed.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -57,4 +58,59 @@ done:
 	if (rc == -1)
 		log_debug("%s: %s: %s", __func__, path, strerror(errno));
 	return rc;
+}
+
+/*
+ * Socket activation (sd_listen_fds(3)): LISTEN_PID must be ours; the
+ * descriptors are 3 .. 3 + LISTEN_FDS - 1, named by LISTEN_FDNAMES.  The
+ * variables are removed so that no child inherits them.
+ */
+size_t
+sd_listen_fds(struct sd_fd **fds_r)
+{
+	const char	*pid = getenv("LISTEN_PID");
+	const char	*n = getenv("LISTEN_FDS");
+	const char	*names = getenv("LISTEN_FDNAMES");
+	struct sd_fd	*fds;
+	char		*end, *copy = NULL, *p;
+	long		 count;
+
+	*fds_r = NULL;
+	if (pid == NULL || n == NULL)
+		goto done;
+	if (strtol(pid, &end, 10) != (long)getpid() || *end != '\0') {
+		log_debug("%s: LISTEN_PID %s is not ours", __func__, pid);
+		count = 0;
+		goto done;
+	}
+	count = strtol(n, &end, 10);
+	if (*end != '\0' || count < 0 || count > 4096) {
+		log_warningx("LISTEN_FDS=%s is not a count of descriptors; "
+		    "ignored", n);
+		count = 0;
+		goto done;
+	}
+	fds = xcalloc((size_t)count + 1, sizeof(*fds));
+	if (names != NULL)
+		copy = xstrdup(names);
+	p = copy;
+	for (long i = 0; i < count; i++) {
+		char *name = p != NULL ? strsep(&p, ":") : NULL;
+
+		fds[i].fd = SD_LISTEN_FDS_START + (int)i;
+		fds[i].name = xstrdup(name != NULL && *name != '\0' ? name :
+		    "unknown");
+		fcntl(fds[i].fd, F_SETFD, FD_CLOEXEC);
+	}
+	free(copy);
+	*fds_r = fds;
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	return (size_t)count;
+done:
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	return 0;
 }

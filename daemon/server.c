@@ -257,6 +257,41 @@ server_stop(struct ev_loop *loop, const char *why)
 	ev_timer_start(loop, &server.s_drain);
 }
 
+/* From the loop itself: a stuck loop stops the pings. */
+static void
+server_watchdog_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+	sd_notifyf("WATCHDOG=1");
+}
+
+static void
+server_watchdog_start(void)
+{
+	const char	*usec = getenv("WATCHDOG_USEC");
+	const char	*pid = getenv("WATCHDOG_PID");
+	char		*end;
+	double		 us;
+
+	if (usec == NULL)
+		return;
+	if (pid != NULL && strtol(pid, &end, 10) != (long)getpid())
+		return;
+	us = strtod(usec, &end);
+	if (*end != '\0' || !(us > 0)) {
+		log_warningx("WATCHDOG_USEC=%s is not a period; ignored", usec);
+		return;
+	}
+	ev_timer_init(&server.s_watchdog, server_watchdog_cb, 0.,
+	    us / 2e6);
+	ev_timer_again(server.s_loop, &server.s_watchdog);
+	ev_unref(server.s_loop);
+	log_infox("systemd watchdog: pinging every %gs", us / 2e6);
+	sd_notifyf("WATCHDOG=1");
+}
+
 static void
 server_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
@@ -303,9 +338,13 @@ server_bind(void)
 {
 	struct listener *l;
 
+	server.s_ninherited = sd_listen_fds(&server.s_inherited);
 	TAILQ_FOREACH(l, &server.s_cfg->cf_listeners, l_entry)
-		if (listener_bind(l) == -1)
+		if (listener_bind(l) == -1) {
+			listener_inherited_release();
 			return -1;
+		}
+	listener_inherited_release();
 	return 0;
 }
 
@@ -352,6 +391,7 @@ server_run(void)
 	    server.s_cfg->cf_nlisteners);
 	sd_notifyf("READY=1\nMAINPID=%ld", (long)getpid());
 	server_status();
+	server_watchdog_start();
 	ev_run(server.s_loop, 0);
 
 	if (server.s_nactive != 0) {

@@ -124,6 +124,9 @@ void	request_cut(struct ssd_request *);
 /* listener.c */
 /* Creates, binds and listens; 0, or -1 after logging what and where. */
 int	listener_bind(struct listener *);
+/* Closes the inherited sockets no listener took (logged) and forgets the
+ * rest, which belong to their listeners now. */
+void	listener_inherited_release(void);
 /* Stops accepting; closes the socket (dgram: once idle); removes the
  * unix socket file it created. */
 void	listener_close(struct listener *);
@@ -155,6 +158,16 @@ void	listener_watch_fini(struct lwatch *);
 bool	sd_is_notify_enabled(void);
 /* sends "fmt..." to NOTIFY_SOCKET if set; 0 or -1 (logged at debug) */
 int	sd_notifyf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+#define SD_LISTEN_FDS_START 3
+struct sd_fd {
+	int	 fd;
+	char	*name;		/* from LISTEN_FDNAMES, or "unknown" */
+	bool	 used;
+};
+/* The sockets systemd passed (LISTEN_FDS for our LISTEN_PID), made
+ * close-on-exec; the variables are unset.  Returns the count; the caller
+ * frees the array and the names. */
+size_t	sd_listen_fds(struct sd_fd **);
 
 /* server.c */
 struct server {
@@ -171,6 +184,9 @@ struct server {
 	atomic_bool		 s_stopping;
 	bool			 s_cut;
 	TAILQ_HEAD(, config)	 s_retired;	/* replaced by a reload */
+	struct sd_fd		*s_inherited;	/* socket activation */
+	size_t			 s_ninherited;
+	ev_timer		 s_watchdog;
 	unsigned long		 s_reloads;
 };
 extern struct server server;
