@@ -77,6 +77,8 @@ void	diag_add(struct diag *, const char *file, int line, const char *fmt,
 /* the path of a file libconfig names (an @include as written); freed
  * by the caller */
 char	*diag_source_path(const struct diag *, const char *file);
+/* adds a message already formatted as "FILE:LINE: message" */
+void	diag_raw(struct diag *, const char *msg);
 /* FILE:LINE taken from the setting; file "?" when libconfig has none */
 void	diag_setting(struct diag *, const config_setting_t *,
 	    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -122,8 +124,10 @@ bool	loader_name_is_valid(const char *);
 /*
  * Resolves a listener's handler setting: a compiled-in name, a plugin
  * name in handler_dir, or an absolute path to a .so.  Returns the handler
- * and sets *dl_r to the dlopen handle (NULL for builtins) which the
- * caller releases with loader_close(); on failure NULL with err set.
+ * and sets *dl_r to a reference on the loaded plugin (NULL for builtins),
+ * which the caller releases with loader_close(); on failure NULL with err
+ * set.  A file replaced on disk since it was loaded is loaded afresh; the
+ * old code stays until its last reference goes.
  */
 const struct ssd_handler *loader_open(const char *spec,
 	    const char *handler_dir, void **dl_r, char *err, size_t errlen);
@@ -131,6 +135,8 @@ void	loader_close(void *dl);
 /* true if spec names a builtin or an existing plugin file; else err */
 bool	loader_exists(const char *spec, const char *handler_dir, char *err,
 	    size_t errlen);
+/* true if spec names a compiled-in handler */
+bool	loader_is_builtin(const char *spec);
 /* iterates the compiled-in handlers: NULL after the last */
 const struct ssd_handler *loader_builtin(size_t i);
 /* prints the -L listing to fp */

@@ -57,6 +57,14 @@ diag_vadd(struct diag *d, const char *file, int line, const char *fmt,
 }
 
 void
+diag_raw(struct diag *d, const char *msg)
+{
+	d->d_msgs = xreallocarray(d->d_msgs, d->d_count + 1,
+	    sizeof(*d->d_msgs));
+	d->d_msgs[d->d_count++] = xstrdup(msg);
+}
+
+void
 diag_add(struct diag *d, const char *file, int line, const char *fmt, ...)
 {
 	va_list ap;

@@ -4,12 +4,22 @@
  * init with the listener's options, and fini again.  ssd_option_error lives
  * here because it only means something during init.  Never exits.
  */
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "daemon.h"
 
 /* The diag that ssd_option_error reports to, set during init only. */
 static __thread struct diag *handler_diag;
+/* Where a problem without a setting of its own is reported: the
+ * listener's handler setting. */
+static __thread const config_setting_t *handler_where;
 static __thread bool handler_init_failed_reported;
 
 void
@@ -18,12 +28,121 @@ ssd_option_error(const config_setting_t *s, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
+	if (s == NULL)
+		s = handler_where;
 	if (handler_diag != NULL && s != NULL)
 		diag_vsetting(handler_diag, s, fmt, ap);
 	else
 		log_vlog(LOG_ERR, false, fmt, ap);
 	va_end(ap);
 	handler_init_failed_reported = true;
+}
+
+/* Seconds a plugin may take to load and initialise in the probe. */
+#define HANDLER_PROBE_TIMEOUT	10
+
+/* Child: load, init and fini l's plugin; report to fd; exit. */
+static void __attribute__((noreturn))
+handler_probe_child(struct listener *l, const struct diag *pd, int fd)
+{
+	const struct ssd_handler	*h;
+	const config_setting_t		*where = l->l_handler_setting != NULL ?
+	    l->l_handler_setting : l->l_setting;
+	struct diag			 d;
+	void				*dl, *instance = NULL;
+	char				 err[1024];
+	int				 rc;
+
+	alarm(HANDLER_PROBE_TIMEOUT);
+	diag_init(&d);
+	d.d_incdir = pd->d_incdir != NULL ? xstrdup(pd->d_incdir) : NULL;
+	d.d_main = pd->d_main != NULL ? xstrdup(pd->d_main) : NULL;
+	h = loader_open(l->l_handler_spec, l->l_config->cf_handler_dir, &dl,
+	    err, sizeof(err));
+	if (h == NULL)
+		diag_setting(&d, where, "%s", err);
+	else if (h->init != NULL) {
+		handler_where = where;
+		handler_diag = &d;
+		handler_init_failed_reported = false;
+		rc = h->init(&instance, l->l_options);
+		handler_diag = NULL;
+		if (rc != 0 && !handler_init_failed_reported)
+			diag_setting(&d, where, "handler \"%s\" failed to "
+			    "initialise (init returned %d)", h->name, rc);
+		if (rc == 0 && h->fini != NULL)
+			h->fini(instance);
+	}
+	for (size_t i = 0; i < d.d_count; i++) {
+		size_t n = strlen(d.d_msgs[i]);
+
+		if (write(fd, d.d_msgs[i], n) != (ssize_t)n ||
+		    write(fd, "\n", 1) != 1)
+			_exit(2);
+	}
+	_exit(d.d_count > 0 ? 1 : 0);
+}
+
+/*
+ * Loads and initialises a plugin in a short-lived child first, so that a
+ * plugin whose constructor or init crashes or hangs is reported at its
+ * FILE:LINE instead of taking the daemon (or a reload) down.  0 if the
+ * probe passed, -1 with the problems added to d.
+ */
+static int
+handler_probe(struct listener *l, struct diag *d)
+{
+	const config_setting_t	*where = l->l_handler_setting != NULL ?
+	    l->l_handler_setting : l->l_setting;
+	char			 buf[8192];
+	size_t			 len = 0, before = d->d_count;
+	ssize_t			 n;
+	pid_t			 pid;
+	int			 p[2], st = 0;
+
+	if (pipe2(p, O_CLOEXEC) == -1) {
+		diag_setting(d, where, "cannot check handler \"%s\": pipe: %s",
+		    l->l_handler_spec, strerror(errno));
+		return -1;
+	}
+	fflush(NULL);
+	if ((pid = fork()) == -1) {
+		diag_setting(d, where, "cannot check handler \"%s\": fork: %s",
+		    l->l_handler_spec, strerror(errno));
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		close(p[0]);
+		handler_probe_child(l, d, p[1]);
+	}
+	close(p[1]);
+	while (len < sizeof(buf) - 1 &&
+	    ((n = read(p[0], buf + len, sizeof(buf) - 1 - len)) > 0 ||
+	    (n == -1 && errno == EINTR)))
+		if (n > 0)
+			len += (size_t)n;
+	close(p[0]);
+	buf[len] = '\0';
+	while (waitpid(pid, &st, 0) == -1 && errno == EINTR)
+		continue;
+	for (char *line = buf, *nl; *line != '\0'; line = nl) {
+		if ((nl = strchr(line, '\n')) != NULL)
+			*nl++ = '\0';
+		else
+			nl = line + strlen(line);
+		diag_raw(d, line);
+	}
+	if (WIFSIGNALED(st))
+		diag_setting(d, where, "handler \"%s\" %s while loading "
+		    "(signal %d, %s); not loaded", l->l_handler_spec,
+		    WTERMSIG(st) == SIGALRM ? "did not finish" : "crashed",
+		    WTERMSIG(st), strsignal(WTERMSIG(st)));
+	else if (WEXITSTATUS(st) != 0 && d->d_count == before)
+		diag_setting(d, where, "handler \"%s\" could not be checked "
+		    "(status %d)", l->l_handler_spec, WEXITSTATUS(st));
+	return d->d_count == before ? 0 : -1;
 }
 
 int
@@ -38,6 +157,9 @@ handler_prepare(struct config *cf, struct diag *d)
 		    l->l_handler_setting : l->l_setting;
 		int rc = 0;
 
+		if (!loader_is_builtin(l->l_handler_spec) &&
+		    handler_probe(l, d) == -1)
+			continue;
 		l->l_handler = loader_open(l->l_handler_spec,
 		    cf->cf_handler_dir, &l->l_dl, err, sizeof(err));
 		if (l->l_handler == NULL) {
@@ -52,6 +174,7 @@ handler_prepare(struct config *cf, struct diag *d)
 			continue;
 		}
 		handler_diag = d;
+		handler_where = where;
 		handler_init_failed_reported = false;
 		rc = l->l_handler->init(&l->l_instance, l->l_options);
 		handler_diag = NULL;

@@ -5,12 +5,17 @@
  * with dlopen(RTLD_NOW | RTLD_LOCAL) whose ABI version is checked before
  * anything else is read.  Never logs: errors go back to the caller.
  */
+#include <sys/queue.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <ctype.h>
 #include <errno.h>
 #include <dirent.h>
 #include <dlfcn.h>
+#include <limits.h>
+#include <signal.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,47 +51,141 @@ loader_builtin(size_t i)
 	return loader_builtins[i];
 }
 
-static const struct ssd_handler *
-loader_dlopen(const char *path, void **dl_r, char *err, size_t errlen)
-{
-	const struct ssd_handler	*h;
-	void				*dl;
-	const char			*e;
+/*
+ * Loaded plugins, by file identity.  dlopen(3) hands back the object it
+ * already has for a path it has seen, even when the file was replaced
+ * since; so a plugin replaced on disk is opened under a unique name of
+ * its own (a symbolic link in a private directory) and gets loaded
+ * afresh, while the old code stays mapped for the requests still using
+ * it.  An unchanged file is shared: one more reference, no second load.
+ */
+struct plugin {
+	LIST_ENTRY(plugin)		 p_entry;
+	char				*p_path;
+	dev_t				 p_dev;
+	ino_t				 p_ino;
+	off_t				 p_size;
+	struct timespec			 p_mtime;
+	void				*p_dl;
+	const struct ssd_handler	*p_h;
+	unsigned			 p_refs;
+};
+static LIST_HEAD(, plugin) loader_plugins = LIST_HEAD_INITIALIZER(loader_plugins);
+static unsigned long loader_generation;
 
-	*dl_r = NULL;
-	if ((dl = dlopen(path, RTLD_NOW | RTLD_LOCAL)) == NULL) {
-		e = dlerror();
-		snprintf(err, errlen, "%s", e != NULL ? e : path);
-		return NULL;
-	}
+static const struct ssd_handler *
+loader_check(void *dl, const char *path, char *err, size_t errlen)
+{
+	const struct ssd_handler *h;
+
 	dlerror();
 	h = dlsym(dl, "sockserverd_handler");
 	if (h == NULL) {
 		snprintf(err, errlen, "%s: no sockserverd_handler symbol",
 		    path);
-		goto fail;
+		return NULL;
 	}
 	/* Read abi first, and nothing else until it matches. */
 	if (h->abi != SSD_ABI_VERSION) {
 		snprintf(err, errlen, "%s: handler ABI version %u, sockserverd "
 		    "supports %u", path, h->abi, (unsigned)SSD_ABI_VERSION);
-		goto fail;
+		return NULL;
 	}
 	if (h->name == NULL || !loader_name_is_valid(h->name)) {
 		snprintf(err, errlen, "%s: handler name missing or not "
 		    "[A-Za-z0-9_-]+", path);
-		goto fail;
+		return NULL;
 	}
 	if (h->handle == NULL) {
 		snprintf(err, errlen, "%s: handler \"%s\" has no handle "
 		    "function", path, h->name);
-		goto fail;
+		return NULL;
 	}
-	*dl_r = dl;
 	return h;
-fail:
-	dlclose(dl);
-	return NULL;
+}
+
+/* dlopen under a name no loaded object has: a fresh load of path. */
+static void *
+loader_dlopen_fresh(const char *path, char *err, size_t errlen)
+{
+	const char	*tmp = getenv("TMPDIR");
+	char		 dir[PATH_MAX], link[PATH_MAX + 64], *abs;
+	void		*dl = NULL;
+
+	snprintf(dir, sizeof(dir), "%s/sockserverd-plugin.XXXXXX",
+	    tmp != NULL && tmp[0] == '/' ? tmp : "/tmp");
+	if ((abs = realpath(path, NULL)) == NULL || mkdtemp(dir) == NULL) {
+		snprintf(err, errlen, "%s: cannot load a new copy: %s", path,
+		    strerror(errno));
+		free(abs);
+		return NULL;
+	}
+	snprintf(link, sizeof(link), "%s/%lu.so", dir, ++loader_generation);
+	if (symlink(abs, link) == -1)
+		snprintf(err, errlen, "%s: cannot load a new copy: %s", path,
+		    strerror(errno));
+	else {
+		if ((dl = dlopen(link, RTLD_NOW | RTLD_LOCAL)) == NULL)
+			snprintf(err, errlen, "%s", dlerror());
+		unlink(link);
+	}
+	rmdir(dir);
+	free(abs);
+	return dl;
+}
+
+static const struct ssd_handler *
+loader_dlopen(const char *path, void **dl_r, char *err, size_t errlen)
+{
+	const struct ssd_handler	*h;
+	struct plugin			*p;
+	struct stat			 st;
+	bool				 stale = false;
+	void				*dl;
+
+	*dl_r = NULL;
+	if (stat(path, &st) == -1) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	LIST_FOREACH(p, &loader_plugins, p_entry) {
+		if (p->p_dev == st.st_dev && p->p_ino == st.st_ino &&
+		    p->p_size == st.st_size &&
+		    p->p_mtime.tv_sec == st.st_mtim.tv_sec &&
+		    p->p_mtime.tv_nsec == st.st_mtim.tv_nsec) {
+			p->p_refs++;
+			*dl_r = p;
+			return p->p_h;
+		}
+		if (strcmp(p->p_path, path) == 0)
+			stale = true;
+	}
+	dl = stale ? loader_dlopen_fresh(path, err, errlen) :
+	    dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (dl == NULL) {
+		if (!stale) {
+			const char *e = dlerror();
+
+			snprintf(err, errlen, "%s", e != NULL ? e : path);
+		}
+		return NULL;
+	}
+	if ((h = loader_check(dl, path, err, errlen)) == NULL) {
+		dlclose(dl);
+		return NULL;
+	}
+	p = xcalloc(1, sizeof(*p));
+	p->p_path = xstrdup(path);
+	p->p_dev = st.st_dev;
+	p->p_ino = st.st_ino;
+	p->p_size = st.st_size;
+	p->p_mtime = st.st_mtim;
+	p->p_dl = dl;
+	p->p_h = h;
+	p->p_refs = 1;
+	LIST_INSERT_HEAD(&loader_plugins, p, p_entry);
+	*dl_r = p;
+	return h;
 }
 
 static const struct ssd_handler *
@@ -157,8 +256,20 @@ loader_open(const char *spec, const char *handler_dir, void **dl_r,
 void
 loader_close(void *dl)
 {
-	if (dl != NULL)
-		dlclose(dl);
+	struct plugin *p = dl;
+
+	if (p == NULL || --p->p_refs > 0)
+		return;
+	LIST_REMOVE(p, p_entry);
+	dlclose(p->p_dl);
+	free(p->p_path);
+	free(p);
+}
+
+bool
+loader_is_builtin(const char *spec)
+{
+	return spec[0] != '/' && loader_find_builtin(spec) != NULL;
 }
 
 static int
@@ -193,20 +304,36 @@ loader_list(const char *handler_dir, FILE *fp)
 	if (n > 0)
 		qsort(names, n, sizeof(*names), loader_cmp);
 	for (size_t i = 0; i < n; i++) {
-		const struct ssd_handler	*h;
-		void				*dl;
-		char				*path;
+		char	*path = xasprintf("%s/%s", handler_dir, names[i]);
+		pid_t	 pid;
+		int	 st;
 
-		path = xasprintf("%s/%s", handler_dir, names[i]);
 		names[i][strlen(names[i]) - 3] = '\0';
-		if ((h = loader_dlopen(path, &dl, err, sizeof(err))) == NULL)
-			fprintf(fp, "%-12s %-9s refused: %s\n", names[i],
-			    "plugin", err);
-		else {
-			fprintf(fp, "%-12s %-9s %s\n", names[i], "plugin",
-			    h->description != NULL ? h->description : "");
-			loader_close(dl);
+		/* Loaded in a child: a plugin that crashes while loading is
+		 * reported, not fatal. */
+		fflush(fp);
+		if ((pid = fork()) == 0) {
+			const struct ssd_handler	*h;
+			void				*dl;
+
+			if ((h = loader_dlopen(path, &dl, err,
+			    sizeof(err))) == NULL)
+				fprintf(fp, "%-12s %-9s refused: %s\n",
+				    names[i], "plugin", err);
+			else
+				fprintf(fp, "%-12s %-9s %s\n", names[i],
+				    "plugin", h->description != NULL ?
+				    h->description : "");
+			fflush(fp);
+			_exit(0);
 		}
+		if (pid == -1)
+			fprintf(fp, "%-12s %-9s not checked: fork: %s\n",
+			    names[i], "plugin", strerror(errno));
+		else if (waitpid(pid, &st, 0) == pid && WIFSIGNALED(st))
+			fprintf(fp, "%-12s %-9s refused: %s crashed while "
+			    "loading (signal %d, %s)\n", names[i], "plugin",
+			    path, WTERMSIG(st), strsignal(WTERMSIG(st)));
 		free(path);
 		free(names[i]);
 	}
