@@ -396,6 +396,7 @@ conc_event_workers_start(struct listener *l)
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		if (rc != 0) {
 			t->t_thread = 0;
+			listener_watch_fini(&t->t_watch);
 			log_errorx("listener=%s: cannot start worker %zu: %s",
 			    l->l_name, i, strerror(rc));
 			goto fail;

@@ -3,12 +3,19 @@
  * conc_fork.c - the "fork" model (socketserver's ForkingMixIn): a process
  * per request.  The child keeps only its connection (and, for a datagram,
  * the socket its reply leaves by), with default signal dispositions, an
- * empty signal mask and PR_SET_PDEATHSIG, runs the request and exits.  The
- * parent watches each child with ev_child (libev reaps every child with
- * waitpid(-1, WNOHANG)), so there are never zombies; a child killed by a
+ * empty signal mask, a process group of its own (a Ctrl-C or a signal to
+ * the daemon's group does not cut it short: the drain decides) and
+ * PR_SET_PDEATHSIG, runs the request and exits.
+ *
+ * The parent reaps its own children only: on SIGCHLD it waits for each
+ * child it started with waitpid(pid, WNOHANG), never waitpid(-1), so a
+ * handler that starts and waits for processes of its own (system(3),
+ * popen(3)) under another model keeps its exit statuses.  No zombies: a
+ * child that ended is reaped at the next SIGCHLD.  A child killed by a
  * signal is logged with its listener and peer.
  */
 #include <sys/prctl.h>
+#include <sys/queue.h>
 #include <sys/wait.h>
 
 #include <errno.h>
@@ -22,13 +29,19 @@
 #include "server.h"
 
 struct conc_fork_child {
-	ev_child		 f_child;
+	TAILQ_ENTRY(conc_fork_child) f_entry;
+	pid_t			 f_pid;
 	struct ssd_request	*f_rq;
 	bool			 f_termed;	/* SIGTERM sent already */
 };
 
-static void
-conc_fork_child_main(struct ssd_request *rq)
+static TAILQ_HEAD(, conc_fork_child) conc_fork_children =
+    TAILQ_HEAD_INITIALIZER(conc_fork_children);
+static ev_signal	conc_fork_sigchld;
+static unsigned		conc_fork_users;	/* fork listeners started */
+
+static void __attribute__((noreturn))
+conc_fork_child_main(struct ssd_request *rq, pid_t parent)
 {
 	struct sigaction	 sa;
 	sigset_t		 none;
@@ -36,8 +49,9 @@ conc_fork_child_main(struct ssd_request *rq)
 
 	/* No child outlives the daemon, whatever the handler does. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() == 1)
+	if (getppid() != parent)
 		_exit(1);	/* the parent is already gone */
+	setpgid(0, 0);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_DFL;
 	for (int sig = 1; sig < NSIG; sig++)
@@ -54,45 +68,75 @@ conc_fork_child_main(struct ssd_request *rq)
 			_exit(1);
 		keep = STDERR_FILENO + 1;
 	}
-	if (keep != STDERR_FILENO + 1) {
-		/* keep is stdio (a daemon with closed stdio): leave it */
-		keep = STDERR_FILENO;
+	if (keep != STDERR_FILENO + 1)
+		keep = STDERR_FILENO;	/* the daemon's stdio was closed */
+	if (close_range((unsigned)keep + 1, ~0U, 0) == -1) {
+		/* Kernels before 5.9: the long way. */
+		long max = sysconf(_SC_OPEN_MAX);
+
+		for (int fd = keep + 1; fd < (max > 0 ? max : 65536); fd++)
+			close(fd);
 	}
-	close_range((unsigned)keep + 1, ~0U, 0);
 	rq->rq_fd = keep;
 	request_run(rq);
 	_exit(0);
 }
 
 static void
-conc_fork_child_cb(struct ev_loop *loop, ev_child *w, int revents)
+conc_fork_reaped(struct conc_fork_child *c, int st)
 {
-	struct conc_fork_child	*c = container_of(w, struct conc_fork_child,
-	    f_child);
-	struct ssd_request	*rq = c->f_rq;
-	int			 st = w->rstatus;
+	struct ssd_request *rq = c->f_rq;
 
-	(void)revents;
-	ev_child_stop(loop, w);
 	if (WIFSIGNALED(st) && c->f_termed)
 		ssd_log(rq, LOG_NOTICE, "handler process %d cut: "
-		    "shutdown_timeout passed", w->rpid);
+		    "shutdown_timeout passed", (int)c->f_pid);
 	else if (WIFSIGNALED(st))
 		ssd_log(rq, LOG_ERR, "handler process %d killed by signal %d "
-		    "(%s)%s", w->rpid, WTERMSIG(st), strsignal(WTERMSIG(st)),
-		    WCOREDUMP(st) ? ", core dumped" : "");
+		    "(%s)%s", (int)c->f_pid, WTERMSIG(st),
+		    strsignal(WTERMSIG(st)), WCOREDUMP(st) ? ", core dumped" :
+		    "");
 	else if (WIFEXITED(st) && WEXITSTATUS(st) != 0)
 		ssd_log(rq, LOG_ERR, "handler process %d exited with status "
-		    "%d", w->rpid, WEXITSTATUS(st));
+		    "%d", (int)c->f_pid, WEXITSTATUS(st));
+	TAILQ_REMOVE(&conc_fork_children, c, f_entry);
 	rq->rq_conc = NULL;
 	free(c);
 	server_request_done(rq);
+}
+
+static void
+conc_fork_sigchld_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct conc_fork_child	*c, *next;
+	pid_t			 pid;
+	int			 st;
+
+	(void)loop;
+	(void)w;
+	(void)revents;
+	/* Signals coalesce: look at every child we have. */
+	for (c = TAILQ_FIRST(&conc_fork_children); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, f_entry);
+		while ((pid = waitpid(c->f_pid, &st, WNOHANG)) == -1 &&
+		    errno == EINTR)
+			continue;
+		if (pid == c->f_pid)
+			conc_fork_reaped(c, st);
+		else if (pid == -1 && errno == ECHILD)
+			conc_fork_reaped(c, 0);	/* not ours any more */
+	}
 }
 
 static int
 conc_fork_start(struct listener *l)
 {
 	(void)l;
+	if (conc_fork_users++ == 0) {
+		ev_signal_init(&conc_fork_sigchld, conc_fork_sigchld_cb,
+		    SIGCHLD);
+		ev_signal_start(server.s_loop, &conc_fork_sigchld);
+		ev_unref(server.s_loop);
+	}
 	return 0;
 }
 
@@ -107,7 +151,7 @@ static void
 conc_fork_dispatch(struct listener *l, struct ssd_request *rq)
 {
 	struct conc_fork_child	*c;
-	pid_t			 pid;
+	pid_t			 pid, parent = getpid();
 
 	(void)l;
 	pid = fork();
@@ -119,12 +163,12 @@ conc_fork_dispatch(struct listener *l, struct ssd_request *rq)
 		return;
 	}
 	if (pid == 0)
-		conc_fork_child_main(rq);
+		conc_fork_child_main(rq, parent);
 	c = xcalloc(1, sizeof(*c));
+	c->f_pid = pid;
 	c->f_rq = rq;
 	rq->rq_conc = c;
-	ev_child_init(&c->f_child, conc_fork_child_cb, pid, 0);
-	ev_child_start(server.s_loop, &c->f_child);
+	TAILQ_INSERT_TAIL(&conc_fork_children, c, f_entry);
 	/* The child has the connection now; the parent's copy goes. */
 	if (rq->rq_type == SOCK_STREAM) {
 		close(rq->rq_fd);
@@ -139,7 +183,7 @@ conc_fork_cut(struct ssd_request *rq)
 
 	/* SIGTERM at the drain deadline, SIGKILL if it is still there. */
 	if (c != NULL) {
-		kill(c->f_child.pid, c->f_termed ? SIGKILL : SIGTERM);
+		kill(c->f_pid, c->f_termed ? SIGKILL : SIGTERM);
 		c->f_termed = true;
 	}
 }
@@ -148,6 +192,10 @@ static void
 conc_fork_stop(struct listener *l)
 {
 	(void)l;
+	if (conc_fork_users > 0 && --conc_fork_users == 0) {
+		ev_ref(server.s_loop);
+		ev_signal_stop(server.s_loop, &conc_fork_sigchld);
+	}
 }
 
 const struct conc_ops conc_fork_ops = {

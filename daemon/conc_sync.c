@@ -73,7 +73,8 @@ conc_sync_start(struct listener *l)
 static bool
 conc_sync_can_accept(const struct listener *l)
 {
-	return l->l_run->r_active == 0;
+	/* Across a reload too: the old listener's request counts. */
+	return atomic_load(&l->l_run->r_share->s_active) == 0;
 }
 
 static void

@@ -89,6 +89,9 @@ listener_run_new(struct listener *l, int fd)
 	r->r_fd = fd;
 	atomic_init(&r->r_active, 0);
 	atomic_init(&r->r_closing, false);
+	r->r_share = xcalloc(1, sizeof(*r->r_share));
+	atomic_init(&r->r_share->s_active, 0);
+	r->r_share->s_refs = 1;
 	switch (l->l_model) {
 	case CONC_SYNC:
 		r->r_ops = &conc_sync_ops;
@@ -119,7 +122,12 @@ listener_inherited_matches(const struct listener *l, int fd)
 	const struct sockaddr_in6 *a6 = (const void *)&ss, *b6 =
 	    (const void *)&l->l_addr;
 
-	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1 ||
+	int			 type = 0;
+	socklen_t		 tlen = sizeof(type);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) == -1 ||
+	    type != l->l_type ||
+	    getsockname(fd, (struct sockaddr *)&ss, &len) == -1 ||
 	    ss.ss_family != l->l_family)
 		return false;
 	switch (l->l_family) {
@@ -133,6 +141,17 @@ listener_inherited_matches(const struct listener *l, int fd)
 		return len == l->l_addrlen &&
 		    memcmp(&ss, &l->l_addr, len) == 0;
 	}
+}
+
+static bool
+listener_name_taken(const struct config *cf, const char *name)
+{
+	const struct listener *l;
+
+	TAILQ_FOREACH(l, &cf->cf_listeners, l_entry)
+		if (strcmp(l->l_name, name) == 0)
+			return true;
+	return false;
 }
 
 /*
@@ -153,8 +172,10 @@ listener_inherit(struct listener *l)
 	for (size_t i = 0; i < server.s_ninherited && f == NULL; i++)
 		if (!fds[i].used && strcmp(fds[i].name, l->l_name) == 0)
 			f = &fds[i];
+	/* By address only a socket that is not named for another listener. */
 	for (size_t i = 0; i < server.s_ninherited && f == NULL; i++)
-		if (!fds[i].used && listener_inherited_matches(l, fds[i].fd))
+		if (!fds[i].used && !listener_name_taken(l->l_config,
+		    fds[i].name) && listener_inherited_matches(l, fds[i].fd))
 			f = &fds[i];
 	if (f == NULL)
 		return 0;
@@ -363,6 +384,10 @@ listener_adopt(struct listener *l, struct listener *from)
 	struct sockaddr_un	*sun = (void *)&l->l_addr;
 
 	r = listener_run_new(l, fr->r_fd);
+	/* The old listener's requests still count against the socket. */
+	free(r->r_share);
+	r->r_share = fr->r_share;
+	r->r_share->s_refs++;
 	/* The old listener's workers may still be letting go of the fd:
 	 * it is closed by whoever owns it last, which is now l. */
 	fr->r_fd = -1;
@@ -400,34 +425,44 @@ listener_free_run(struct listener *l)
 	listener_watch_fini(&r->r_watch);
 	if (r->r_fd != -1)
 		close(r->r_fd);
+	if (--r->r_share->s_refs == 0)
+		free(r->r_share);
 	free(r);
 	l->l_run = NULL;
 }
 
-/* Refused by allow/deny: count, and log at most once a second. */
+/* A client turned away: counted, and logged at most once a second, so
+ * that a flood cannot fill the disk. */
+static void
+listener_refused(struct lwatch *w, const struct sockaddr *sa, socklen_t len,
+    const char *why)
+{
+	char		 peer[ADDR_STRLEN];
+	ev_tstamp	 now = ev_now(w->w_loop);
+
+	w->w_refused++;
+	if (now - w->w_refused_logged < 1.0)
+		return;
+	addr_format(sa, len, peer, sizeof(peer));
+	log_infox("listener=%s peer=%s: %s (%lu turned away since the last "
+	    "report)", w->w_listener->l_name, peer, why, w->w_refused);
+	w->w_refused = 0;
+	w->w_refused_logged = now;
+}
+
+/* Refused by allow/deny. */
 static bool
 listener_acl_refuses(struct lwatch *w, const struct sockaddr *sa,
     socklen_t len)
 {
 	struct listener	*l = w->w_listener;
-	char		 peer[ADDR_STRLEN];
-	ev_tstamp	 now;
 
 	if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6)
 		return false;
 	if (!acl_match(l->l_deny, l->l_ndeny, sa) &&
 	    (l->l_nallow == 0 || acl_match(l->l_allow, l->l_nallow, sa)))
 		return false;
-	w->w_refused++;
-	now = ev_now(w->w_loop);
-	if (now - w->w_refused_logged >= 1.0) {
-		addr_format(sa, len, peer, sizeof(peer));
-		log_infox("listener=%s peer=%s: refused by allow/deny (%lu "
-		    "refused since the last report)", l->l_name, peer,
-		    w->w_refused);
-		w->w_refused = 0;
-		w->w_refused_logged = now;
-	}
+	listener_refused(w, sa, len, "refused by allow/deny");
 	return true;
 }
 
@@ -471,7 +506,13 @@ listener_accept(struct lwatch *w)
 			int err = errno;
 
 			server_unreserve(l);
-			if (err == EINTR || err == ECONNABORTED)
+			/* accept(2) passes on errors of the connection it
+			 * would have returned: skip that one. */
+			if (err == EINTR || err == ECONNABORTED ||
+			    err == EPROTO || err == ENETDOWN ||
+			    err == ENOPROTOOPT || err == EHOSTDOWN ||
+			    err == ENONET || err == EHOSTUNREACH ||
+			    err == EOPNOTSUPP || err == ENETUNREACH)
 				continue;
 			if (err == EAGAIN || err == EWOULDBLOCK)
 				break;
@@ -502,7 +543,6 @@ listener_recv(struct lwatch *w)
 	struct sockaddr_storage	 ss;
 	socklen_t		 len;
 	ssize_t			 n;
-	char			 peer[ADDR_STRLEN];
 
 	for (int i = 0; i < LISTENER_ACCEPT_BATCH && listener_take(w); i++) {
 		len = sizeof(ss);
@@ -523,12 +563,13 @@ listener_recv(struct lwatch *w)
 			break;
 		}
 		if ((size_t)n > l->l_max_packet_size) {
+			char why[96];
+
 			server_unreserve(l);
-			addr_format((struct sockaddr *)&ss, len, peer,
-			    sizeof(peer));
-			log_infox("listener=%s peer=%s: datagram of %zd bytes "
-			    "dropped: max_packet_size is %zu", l->l_name,
-			    peer, n, l->l_max_packet_size);
+			snprintf(why, sizeof(why), "datagram of %zd bytes "
+			    "dropped: max_packet_size is %zu", n,
+			    l->l_max_packet_size);
+			listener_refused(w, (struct sockaddr *)&ss, len, why);
 			continue;
 		}
 		if (listener_acl_refuses(w, (struct sockaddr *)&ss, len)) {

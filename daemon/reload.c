@@ -122,6 +122,7 @@ reload_run(void)
 		i++;
 	}
 	server_swap(cf);
+	server_warn_fork_threads(cf);
 	TAILQ_FOREACH(l, &cf->cf_listeners, l_entry)
 		if (server_start_listener(l) == -1)
 			log_errorx("listener=%s: not serving: its concurrency "
@@ -139,9 +140,10 @@ fail:
 			}
 		handler_release(cf);
 		config_free(cf);
+	}
+	if (!ok)
 		log_errorx("reload failed: the previous configuration keeps "
 		    "running");
-	}
 	free(from);
 	free(claimed);
 	diag_fini(&d);

@@ -46,7 +46,7 @@ server_can_accept(const struct listener *l)
 	if (atomic_load(&server.s_stopping) || atomic_load(&r->r_closing))
 		return false;
 	if (l->l_max_connections > 0 &&
-	    atomic_load(&r->r_active) >= l->l_max_connections)
+	    atomic_load(&r->r_share->s_active) >= l->l_max_connections)
 		return false;
 	if (gmax > 0 && atomic_load(&server.s_nactive) >= gmax)
 		return false;
@@ -69,13 +69,19 @@ server_take(atomic_uint *n, long max)
 bool
 server_reserve(struct listener *l)
 {
-	if (atomic_load(&server.s_stopping))
-		return false;
-	if (!server_take(&l->l_run->r_active, l->l_max_connections))
+	if (!server_take(&l->l_run->r_share->s_active,
+	    l->l_max_connections))
 		return false;
 	if (!server_take(&server.s_nactive,
 	    server.s_cfg->cf_max_connections)) {
-		atomic_fetch_sub(&l->l_run->r_active, 1);
+		atomic_fetch_sub(&l->l_run->r_share->s_active, 1);
+		return false;
+	}
+	atomic_fetch_add(&l->l_run->r_active, 1);
+	/* Counted first, then checked: server_stop sets s_stopping, then
+	 * reads s_nactive, so one of the two sees the other. */
+	if (atomic_load(&server.s_stopping)) {
+		server_unreserve(l);
 		return false;
 	}
 	return true;
@@ -85,7 +91,11 @@ void
 server_unreserve(struct listener *l)
 {
 	atomic_fetch_sub(&l->l_run->r_active, 1);
-	atomic_fetch_sub(&server.s_nactive, 1);
+	atomic_fetch_sub(&l->l_run->r_share->s_active, 1);
+	/* The stop may be waiting for this very slot. */
+	if (atomic_fetch_sub(&server.s_nactive, 1) == 1 &&
+	    atomic_load(&server.s_stopping))
+		ev_async_send(server.s_loop, &server.s_done_async);
 }
 
 void
@@ -147,6 +157,7 @@ server_request_finish(struct ssd_request *rq)
 	TAILQ_REMOVE(&server.s_active, rq, rq_entry);
 	pthread_mutex_unlock(&server.s_done_mtx);
 	atomic_fetch_sub(&r->r_active, 1);
+	atomic_fetch_sub(&r->r_share->s_active, 1);
 	atomic_fetch_sub(&server.s_nactive, 1);
 	/* A closed datagram listener waited for its last reply. */
 	if (r->r_closing && r->r_active == 0 && r->r_fd != -1 &&
@@ -164,12 +175,13 @@ server_request_finish(struct ssd_request *rq)
 			ev_break(server.s_loop, EVBREAK_ALL);
 		return;
 	}
-	if (server.s_cfg->cf_max_connections == 0) {
-		if (l != NULL)
-			listener_resume(l);
+	if (server.s_cfg->cf_max_connections == 0 && l != NULL) {
+		listener_resume(l);
 		return;
 	}
-	/* A global cap: any listener may have been waiting for this. */
+	/* A global cap, or a request of an older configuration whose
+	 * socket a current listener shares: any listener may have been
+	 * waiting for this. */
 	TAILQ_FOREACH(l, &server.s_cfg->cf_listeners, l_entry)
 		listener_resume(l);
 }
@@ -194,7 +206,6 @@ server_done_cb(struct ev_loop *loop, ev_async *w, int revents)
 	struct request_list	 done;
 	struct ssd_request	*rq, *tmp;
 
-	(void)loop;
 	(void)w;
 	(void)revents;
 	TAILQ_INIT(&done);
@@ -203,6 +214,9 @@ server_done_cb(struct ev_loop *loop, ev_async *w, int revents)
 	pthread_mutex_unlock(&server.s_done_mtx);
 	TAILQ_FOREACH_SAFE(rq, &done, rq_entry2, tmp)
 		server_request_finish(rq);
+	if (atomic_load(&server.s_stopping) &&
+	    atomic_load(&server.s_nactive) == 0)
+		ev_break(loop, EVBREAK_ALL);
 }
 
 static void
@@ -315,7 +329,9 @@ server_init(struct config *cf)
 	TAILQ_INIT(&server.s_active);
 	pthread_mutex_init(&server.s_done_mtx, NULL);
 	ev_set_syserr_cb(server_syserr);
-	server.s_loop = ev_default_loop(EVFLAG_AUTO);
+	/* Not the default loop: that one reaps every child with
+	 * waitpid(-1), including those a handler waits for itself. */
+	server.s_loop = ev_loop_new(EVFLAG_AUTO);
 	if (server.s_loop == NULL) {
 		log_errorx("cannot initialise the event loop (libev)");
 		return -1;
@@ -357,11 +373,32 @@ server_start_listener(struct listener *l)
 	return 0;
 }
 
+void
+server_warn_fork_threads(const struct config *cf)
+{
+	const struct listener	*l;
+	bool			 fork = false, threads = false;
+
+	TAILQ_FOREACH(l, &cf->cf_listeners, l_entry) {
+		if (l->l_model == CONC_FORK)
+			fork = true;
+		else if (l->l_model != CONC_EVENT || l->l_workers > 1)
+			threads = true;
+	}
+	if (fork && threads)
+		log_warningx("fork listeners share this process with threads "
+		    "(sync, thread, or workers > 1): a handler process forked "
+		    "while another thread holds a C library lock (time zone, "
+		    "syslog) can hang on it; run fork listeners in a "
+		    "sockserverd of their own to rule that out");
+}
+
 int
 server_start(void)
 {
 	struct listener *l;
 
+	server_warn_fork_threads(server.s_cfg);
 	TAILQ_FOREACH(l, &server.s_cfg->cf_listeners, l_entry)
 		if (server_start_listener(l) == -1)
 			return -1;
@@ -407,6 +444,8 @@ server_run(void)
 	}
 	while (!TAILQ_EMPTY(&server.s_retired))
 		server_retire(TAILQ_FIRST(&server.s_retired));
+	ev_loop_destroy(server.s_loop);
+	server.s_loop = NULL;
 	log_noticex("stopped");
 	return EXIT_OK;
 }

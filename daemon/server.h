@@ -71,6 +71,14 @@ struct lrun {
 	ino_t			 r_ino;
 	char			 r_local[ADDR_STRLEN + 110];
 	atomic_uint		 r_active;	/* requests in progress */
+	/* Requests in progress on the socket, across reloads: what the
+	 * listener's max_connections (and sync's one at a time) limit.
+	 * Shared with the listeners of older configurations that had the
+	 * socket; freed with the last of them. */
+	struct lshare {
+		atomic_uint	 s_active;
+		unsigned	 s_refs;	/* main thread only */
+	}			*r_share;
 	const struct conc_ops	*r_ops;
 	void			*r_conc;	/* the model's state */
 };
@@ -179,7 +187,7 @@ struct server {
 	ev_timer		 s_drain;
 	pthread_mutex_t		 s_done_mtx;
 	struct request_list	 s_done;	/* finished, from any thread */
-	struct request_list	 s_active;	/* main thread only */
+	struct request_list	 s_active;	/* under s_done_mtx */
 	atomic_uint		 s_nactive;
 	atomic_bool		 s_stopping;
 	bool			 s_cut;
@@ -214,6 +222,8 @@ void	server_request_done(struct ssd_request *);
 /* Makes cf (bound, started) the running configuration; the old one is
  * retired and freed once its last request ends. */
 void	server_swap(struct config *cf);
+/* Warns when fork listeners share the process with threads. */
+void	server_warn_fork_threads(const struct config *);
 /* Starts the model and accepting of one bound listener; 0 or -1. */
 int	server_start_listener(struct listener *);
 
