@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "coro.h"
 #include "server.h"
@@ -302,6 +303,10 @@ conc_event_cut(struct ssd_request *rq)
 	struct ev_loop *loop = rq->rq_watch->w_loop;
 
 	atomic_store(&rq->rq_cut, true);
+	/* The client sees the end now, even if the handler is busy outside
+	 * ssd_* calls; the fd stays open until the request is freed. */
+	if (rq->rq_type == SOCK_STREAM)
+		shutdown(rq->rq_fd, SHUT_RDWR);
 	/* Resumed by its own loop, never from here: the caller may be on
 	 * another thread, or walking the request list. */
 	ev_async_send(loop, &((struct eloop *)ev_userdata(loop))->t_kick);
