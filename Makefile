@@ -118,16 +118,25 @@ $(SSD): $(B)/daemon/main.o $(B)/libcore.a daemon/exports.list
 	    -o $@ $(B)/daemon/main.o -Wl,--whole-archive $(B)/libcore.a \
 	    -Wl,--no-whole-archive $(LIBS)
 
-$(B)/plugins/%.so: handlers/examples/%.c include/sockserverd.h | $(DEPS_OK)
+# Each plugin is linked once with -z defs against a stub of the ssd_* API
+# (any other undefined symbol fails the build), then for real.
+LINKCHECK	= $(B)/linkcheck/libssd-api-stub.so
+$(LINKCHECK): handlers/linkcheck/ssd-api-stub.c include/sockserverd.h | $(DEPS_OK)
 	@mkdir -p $(dir $@)
-	$(CC) $(FINAL_CFLAGS) -fPIC -shared -fvisibility=hidden \
-	    -o $@ $< $(CONFIG_LIBS)
+	$(CC) $(STD) -Iinclude $(CONFIG_CFLAGS) -fPIC -shared -o $@ $<
+PLUGIN_LINK = $(CC) $(FINAL_CFLAGS) -fPIC -shared -fvisibility=hidden
+$(B)/plugins/%.so: handlers/examples/%.c include/sockserverd.h $(LINKCHECK) | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(PLUGIN_LINK) -Wl,-z,defs -o $@.defs $< $(LINKCHECK) $(CONFIG_LIBS)
+	rm -f $@.defs
+	$(PLUGIN_LINK) -o $@ $< $(CONFIG_LIBS)
 
 # Fixture plugins for the tests: built like any plugin, never installed.
-$(B)/tests/plugins/%.so: tests/plugins/%.c include/sockserverd.h | $(DEPS_OK)
+$(B)/tests/plugins/%.so: tests/plugins/%.c include/sockserverd.h $(LINKCHECK) | $(DEPS_OK)
 	@mkdir -p $(dir $@)
-	$(CC) $(FINAL_CFLAGS) -fPIC -shared -fvisibility=hidden \
-	    -o $@ $< $(CONFIG_LIBS)
+	$(PLUGIN_LINK) -Wl,-z,defs -o $@.defs $< $(LINKCHECK) $(CONFIG_LIBS)
+	rm -f $@.defs
+	$(PLUGIN_LINK) -o $@ $< $(CONFIG_LIBS)
 
 # One sed rule fills every .in file with the same paths as the binary.
 SUBST	= sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
@@ -208,7 +217,7 @@ lint: all
 
 clean:
 	rm -rf $(B)/daemon $(B)/handlers $(B)/plugins $(B)/tests $(B)/man $(B)/bench \
-	    $(B)/systemd $(B)/libcore.a $(B)/sockserverd.pc $(B)/.paths $(SSD)
+	    $(B)/systemd $(B)/linkcheck $(B)/libcore.a $(B)/sockserverd.pc $(B)/.paths $(SSD)
 
 distclean: clean
 	rm -rf $(B)
