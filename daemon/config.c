@@ -632,10 +632,6 @@ config_listener(struct config_ctx *c, const config_setting_t *g)
 		diag_setting(c->c_diag, config_setting_get_member(g,
 		    "proxy_protocol"), "\"proxy_protocol\" is not supported "
 		    "by this version of sockserverd");
-	if (l->l_max_per_source != 0)
-		diag_setting(c->c_diag, config_setting_get_member(g,
-		    "max_per_source"), "\"max_per_source\" is not supported "
-		    "by this version of sockserverd");
 
 	/* Address, family and port together, once each is valid. */
 	if (l->l_address == NULL || c->c_diag->d_count != before)
@@ -651,6 +647,8 @@ config_listener(struct config_ctx *c, const config_setting_t *g)
 		    "listeners (they have no client address)");
 		config_not_for(c, g, "reuse_address", "does not apply to "
 		    "unix listeners");
+		config_not_for(c, g, "max_per_source", "does not apply to "
+		    "unix listeners (they have no client address)");
 		if (l->l_address[0] == '@')
 			config_not_for(c, g, "unix_mode", "does not apply to "
 			    "abstract (@) unix sockets, which have no file");

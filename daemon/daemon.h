@@ -118,6 +118,17 @@ int	acl_parse(const char *, struct cidr *);
 /* true if sa (v4-mapped v6 treated as v4) lies in any of the n cidrs */
 bool	acl_match(const struct cidr *, size_t n, const struct sockaddr *);
 
+/* source.c: requests in progress per client address (max_per_source) */
+struct source_table;
+struct source_table *source_table_new(void);
+void	source_table_free(struct source_table *);
+/* Counts one more request from sa's address unless it has max already;
+ * false then.  Addresses other than inet/inet6 always pass.  Any thread. */
+bool	source_take(struct source_table *, const struct sockaddr *sa,
+	    long max);
+/* Gives back what source_take counted. */
+void	source_put(struct source_table *, const struct sockaddr *sa);
+
 /* loader.c: handler resolution */
 /* true for [A-Za-z0-9_-]+ */
 bool	loader_name_is_valid(const char *);

@@ -92,6 +92,7 @@ listener_run_new(struct listener *l, int fd)
 	r->r_share = xcalloc(1, sizeof(*r->r_share));
 	atomic_init(&r->r_share->s_active, 0);
 	r->r_share->s_refs = 1;
+	r->r_share->s_sources = source_table_new();
 	switch (l->l_model) {
 	case CONC_SYNC:
 		r->r_ops = &conc_sync_ops;
@@ -385,6 +386,7 @@ listener_adopt(struct listener *l, struct listener *from)
 
 	r = listener_run_new(l, fr->r_fd);
 	/* The old listener's requests still count against the socket. */
+	source_table_free(r->r_share->s_sources);
 	free(r->r_share);
 	r->r_share = fr->r_share;
 	r->r_share->s_refs++;
@@ -425,8 +427,10 @@ listener_free_run(struct listener *l)
 	listener_watch_fini(&r->r_watch);
 	if (r->r_fd != -1)
 		close(r->r_fd);
-	if (--r->r_share->s_refs == 0)
+	if (--r->r_share->s_refs == 0) {
+		source_table_free(r->r_share->s_sources);
 		free(r->r_share);
+	}
 	free(r);
 	l->l_run = NULL;
 }
@@ -464,6 +468,27 @@ listener_acl_refuses(struct lwatch *w, const struct sockaddr *sa,
 		return false;
 	listener_refused(w, sa, len, "refused by allow/deny");
 	return true;
+}
+
+/* max_per_source: one more request from this client, or refused. */
+static bool
+listener_source_take(struct lwatch *w, const struct sockaddr *sa,
+    socklen_t len)
+{
+	struct listener *l = w->w_listener;
+
+	if (l->l_max_per_source == 0 ||
+	    source_take(l->l_run->r_share->s_sources, sa, l->l_max_per_source))
+		return true;
+	listener_refused(w, sa, len, "refused: max_per_source reached");
+	return false;
+}
+
+static void
+listener_begin(struct lwatch *w, struct ssd_request *rq)
+{
+	rq->rq_source_counted = w->w_listener->l_max_per_source > 0;
+	server_request_begin(rq, w);
 }
 
 void
@@ -526,13 +551,14 @@ listener_accept(struct lwatch *w)
 			break;
 		}
 		w->w_backoff_logged = false;
-		if (listener_acl_refuses(w, (struct sockaddr *)&ss, len)) {
+		if (listener_acl_refuses(w, (struct sockaddr *)&ss, len) ||
+		    !listener_source_take(w, (struct sockaddr *)&ss, len)) {
 			server_unreserve(l);
 			close(fd);
 			continue;
 		}
-		server_request_begin(request_new_stream(l, fd,
-		    (struct sockaddr *)&ss, len), w);
+		listener_begin(w, request_new_stream(l, fd,
+		    (struct sockaddr *)&ss, len));
 	}
 }
 
@@ -572,12 +598,13 @@ listener_recv(struct lwatch *w)
 			listener_refused(w, (struct sockaddr *)&ss, len, why);
 			continue;
 		}
-		if (listener_acl_refuses(w, (struct sockaddr *)&ss, len)) {
+		if (listener_acl_refuses(w, (struct sockaddr *)&ss, len) ||
+		    !listener_source_take(w, (struct sockaddr *)&ss, len)) {
 			server_unreserve(l);
 			continue;
 		}
-		server_request_begin(request_new_dgram(l, w->w_dgram,
-		    (size_t)n, (struct sockaddr *)&ss, len), w);
+		listener_begin(w, request_new_dgram(l, w->w_dgram,
+		    (size_t)n, (struct sockaddr *)&ss, len));
 	}
 }
 

@@ -156,6 +156,9 @@ server_request_finish(struct ssd_request *rq)
 	pthread_mutex_lock(&server.s_done_mtx);
 	TAILQ_REMOVE(&server.s_active, rq, rq_entry);
 	pthread_mutex_unlock(&server.s_done_mtx);
+	if (rq->rq_source_counted)
+		source_put(r->r_share->s_sources,
+		    (struct sockaddr *)&rq->rq_peer);
 	atomic_fetch_sub(&r->r_active, 1);
 	atomic_fetch_sub(&r->r_share->s_active, 1);
 	atomic_fetch_sub(&server.s_nactive, 1);

@@ -78,6 +78,7 @@ struct lrun {
 	struct lshare {
 		atomic_uint	 s_active;
 		unsigned	 s_refs;	/* main thread only */
+		struct source_table *s_sources;	/* max_per_source */
 	}			*r_share;
 	const struct conc_ops	*r_ops;
 	void			*r_conc;	/* the model's state */
@@ -97,6 +98,7 @@ struct ssd_request {
 	bool			 rq_timedout;
 	bool			 rq_peer_gone;	/* ECONNRESET or EPIPE seen */
 	bool			 rq_drained;	/* last read was short */
+	bool			 rq_source_counted;	/* max_per_source */
 	/* stream: buffered input of ssd_readline; dgram: the datagram */
 	char			*rq_buf;
 	size_t			 rq_off, rq_len, rq_cap;
