@@ -118,6 +118,33 @@ int	acl_parse(const char *, struct cidr *);
 /* true if sa (v4-mapped v6 treated as v4) lies in any of the n cidrs */
 bool	acl_match(const struct cidr *, size_t n, const struct sockaddr *);
 
+/* stats.c: per-listener counters, by name, for the process's life */
+#define STATS_NBUCKETS	10
+struct lstats {
+	struct lstats	*s_next;
+	char		*s_name;
+	_Atomic unsigned long s_requests, s_in_progress, s_refused_acl,
+			 s_refused_per_source, s_refused_size, s_capped,
+			 s_bytes_in, s_bytes_out, s_errors, s_timeouts,
+			 s_duration_us;
+	_Atomic unsigned long s_hist[STATS_NBUCKETS + 1];
+};
+struct stats_buf {
+	char	*b_text;
+	size_t	 b_len, b_cap;
+};
+void	stats_init(void);
+/* the counters of listener name (made on first use; never freed) */
+struct lstats *stats_get(const char *name);
+void	stats_add(_Atomic unsigned long *, unsigned long);
+/* a request ended after seconds: histogram, sum, in progress */
+void	stats_request_end(struct lstats *, double seconds);
+void	stats_reloaded(void);
+/* Renders every counter: a plain summary, or the Prometheus text
+ * format.  b is reused; its text is freed by the caller. */
+void	stats_render(struct stats_buf *, bool prometheus);
+void	stats_cleanup(void);
+
 /* source.c: requests in progress per client address (max_per_source) */
 struct source_table;
 struct source_table *source_table_new(void);
@@ -202,6 +229,7 @@ struct listener {
 
 	/* runtime, owned by server.c/listener.c */
 	struct lrun		*l_run;
+	struct lstats		*l_stats;
 };
 TAILQ_HEAD(listener_list, listener);
 

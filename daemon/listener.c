@@ -85,6 +85,7 @@ listener_run_new(struct listener *l, int fd)
 {
 	struct lrun *r = xcalloc(1, sizeof(*r));
 
+	l->l_stats = stats_get(l->l_name);
 	r->r_listener = l;
 	r->r_fd = fd;
 	atomic_init(&r->r_active, 0);
@@ -439,11 +440,12 @@ listener_free_run(struct listener *l)
  * that a flood cannot fill the disk. */
 static void
 listener_refused(struct lwatch *w, const struct sockaddr *sa, socklen_t len,
-    const char *why)
+    _Atomic unsigned long *counter, const char *why)
 {
 	char		 peer[ADDR_STRLEN];
 	ev_tstamp	 now = ev_now(w->w_loop);
 
+	stats_add(counter, 1);
 	w->w_refused++;
 	if (now - w->w_refused_logged < 1.0)
 		return;
@@ -466,7 +468,8 @@ listener_acl_refuses(struct lwatch *w, const struct sockaddr *sa,
 	if (!acl_match(l->l_deny, l->l_ndeny, sa) &&
 	    (l->l_nallow == 0 || acl_match(l->l_allow, l->l_nallow, sa)))
 		return false;
-	listener_refused(w, sa, len, "refused by allow/deny");
+	listener_refused(w, sa, len, &l->l_stats->s_refused_acl,
+	    "refused by allow/deny");
 	return true;
 }
 
@@ -480,7 +483,8 @@ listener_source_take(struct lwatch *w, const struct sockaddr *sa,
 	if (l->l_max_per_source == 0 ||
 	    source_take(l->l_run->r_share->s_sources, sa, l->l_max_per_source))
 		return true;
-	listener_refused(w, sa, len, "refused: max_per_source reached");
+	listener_refused(w, sa, len, &l->l_stats->s_refused_per_source,
+	    "refused: max_per_source reached");
 	return false;
 }
 
@@ -510,9 +514,13 @@ listener_take(struct lwatch *w)
 {
 	struct listener *l = w->w_listener;
 
-	return !atomic_load(&l->l_run->r_closing) &&
-	    !ev_is_active(&w->w_backoff) && l->l_run->r_ops->can_accept(l) &&
-	    server_reserve(l);
+	if (atomic_load(&l->l_run->r_closing) || ev_is_active(&w->w_backoff) ||
+	    !l->l_run->r_ops->can_accept(l))
+		return false;
+	if (server_reserve(l))
+		return true;
+	stats_add(&l->l_stats->s_capped, 1);
+	return false;
 }
 
 static void
@@ -595,7 +603,8 @@ listener_recv(struct lwatch *w)
 			snprintf(why, sizeof(why), "datagram of %zd bytes "
 			    "dropped: max_packet_size is %zu", n,
 			    l->l_max_packet_size);
-			listener_refused(w, (struct sockaddr *)&ss, len, why);
+			listener_refused(w, (struct sockaddr *)&ss, len,
+			    &l->l_stats->s_refused_size, why);
 			continue;
 		}
 		if (listener_acl_refuses(w, (struct sockaddr *)&ss, len) ||

@@ -148,6 +148,7 @@ main(int argc, char *argv[])
 		fatalx("-D: %s", err);
 
 	status = EXIT_CONFIG;
+	stats_init();
 	if (server_init(cf) == -1)
 		goto done;
 	if (server_bind() == -1)
@@ -180,5 +181,7 @@ done:
 	if (pid_file != NULL)
 		priv_pidfile_remove(pid_file);
 	free(abs_pid_file);
+	if (server.s_nactive == 0)
+		stats_cleanup();	/* no thread counts any more */
 	return status;
 }

@@ -22,12 +22,16 @@
 /* Largest reply a datagram can carry (IPv4 UDP payload limit). */
 #define REQUEST_DGRAM_MAX 65507
 
+/* For requests of a listener without counters (the unit tests' fakes). */
+static struct lstats request_nostats;
+
 static struct ssd_request *
 request_new(struct listener *l, const struct sockaddr *sa, socklen_t len)
 {
 	struct ssd_request *rq = xcalloc(1, sizeof(*rq));
 
 	rq->rq_listener = l;
+	rq->rq_stats = l->l_stats != NULL ? l->l_stats : &request_nostats;
 	rq->rq_type = l->l_type;
 	rq->rq_timeout = l->l_timeout;
 	rq->rq_wait = request_wait_poll;
@@ -112,13 +116,17 @@ request_run(struct ssd_request *rq)
 		request_dgram_reply(rq);
 	if (atomic_load(&rq->rq_cut))
 		ssd_log(rq, LOG_NOTICE, "cut: shutdown_timeout passed");
-	else if (rq->rq_timedout)
+	else if (rq->rq_timedout) {
+		stats_add(&rq->rq_stats->s_timeouts, 1);
 		ssd_log(rq, LOG_INFO, "timed out after %gs without I/O",
 		    rq->rq_timeout);
+	}
 	else if (rc < 0 && rq->rq_peer_gone)
 		ssd_log(rq, LOG_DEBUG, "the client went away (reset)");
-	else if (rc < 0)
+	else if (rc < 0) {
+		stats_add(&rq->rq_stats->s_errors, 1);
 		ssd_log(rq, LOG_ERR, "handler %s failed (%d)", h->name, rc);
+	}
 	else
 		ssd_log(rq, LOG_DEBUG, "done");
 }
@@ -197,6 +205,8 @@ request_read_some(struct ssd_request *rq, void *buf, size_t len)
 		n = read(rq->rq_fd, buf, len);
 		if (n >= 0) {
 			rq->rq_drained = n > 0 && (size_t)n < len;
+			stats_add(&rq->rq_stats->s_bytes_in,
+			    (unsigned long)n);
 			return n;
 		}
 		if (errno == EINTR)
@@ -223,6 +233,8 @@ ssd_read(struct ssd_request *rq, void *buf, size_t len)
 			n = len;
 		memcpy(buf, rq->rq_buf + rq->rq_off, n);
 		rq->rq_off += n;
+		if (rq->rq_type == SOCK_DGRAM)
+			stats_add(&rq->rq_stats->s_bytes_in, n);
 		return (ssize_t)n;
 	}
 	if (rq->rq_type == SOCK_DGRAM)
@@ -298,6 +310,7 @@ ssd_write(struct ssd_request *rq, const void *buf, size_t len)
 		if (len > 0)
 			memcpy(rq->rq_out + rq->rq_outlen, buf, len);
 		rq->rq_outlen += len;
+		stats_add(&rq->rq_stats->s_bytes_out, len);
 		return 0;
 	}
 	while (len > 0) {
@@ -307,6 +320,8 @@ ssd_write(struct ssd_request *rq, const void *buf, size_t len)
 		}
 		n = send(rq->rq_fd, p, len, MSG_NOSIGNAL);
 		if (n >= 0) {
+			stats_add(&rq->rq_stats->s_bytes_out,
+			    (unsigned long)n);
 			p += n;
 			len -= (size_t)n;
 			continue;
@@ -390,6 +405,18 @@ int
 ssd_fd(const struct ssd_request *rq)
 {
 	return rq->rq_fd;
+}
+
+int
+ssd_write_stats(struct ssd_request *rq, int format)
+{
+	struct stats_buf	 b = { NULL, 0, 0 };
+	int			 rc;
+
+	stats_render(&b, format == SSD_STATS_PROMETHEUS);
+	rc = ssd_write(rq, b.b_text, b.b_len);
+	free(b.b_text);
+	return rc;
 }
 
 int

@@ -105,6 +105,8 @@ server_request_begin(struct ssd_request *rq, struct lwatch *w)
 
 	rq->rq_watch = w;
 	rq->rq_started = ev_now(w->w_loop);
+	stats_add(&l->l_stats->s_requests, 1);
+	stats_add(&l->l_stats->s_in_progress, 1);
 	pthread_mutex_lock(&server.s_done_mtx);
 	TAILQ_INSERT_TAIL(&server.s_active, rq, rq_entry);
 	pthread_mutex_unlock(&server.s_done_mtx);
@@ -156,6 +158,7 @@ server_request_finish(struct ssd_request *rq)
 	pthread_mutex_lock(&server.s_done_mtx);
 	TAILQ_REMOVE(&server.s_active, rq, rq_entry);
 	pthread_mutex_unlock(&server.s_done_mtx);
+	stats_request_end(l->l_stats, ev_time() - rq->rq_started);
 	if (rq->rq_source_counted)
 		source_put(r->r_share->s_sources,
 		    (struct sockaddr *)&rq->rq_peer);

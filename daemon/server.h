@@ -111,6 +111,7 @@ struct ssd_request {
 	ev_tstamp		 rq_started;
 	void			*rq_conc;	/* the model's per-request state */
 	struct lwatch		*rq_watch;	/* the watcher that accepted it */
+	struct lstats		*rq_stats;	/* the listener's counters */
 	TAILQ_ENTRY(ssd_request) rq_entry;	/* server.s_active */
 	TAILQ_ENTRY(ssd_request) rq_entry2;	/* server.s_done */
 };

@@ -80,6 +80,12 @@ void	 ssd_option_error(const config_setting_t *, const char *fmt, ...)
 /* Extensions beyond SPEC (ABI 1). */
 /* SOCK_STREAM or SOCK_DGRAM: the listener's socket type */
 int	 ssd_socktype(const struct ssd_request *);
+/* Writes the daemon's counters to the request: a plain-text summary
+ * naming every listener, or the Prometheus text exposition format.
+ * Returns as ssd_write.  For the status handler. */
+#define SSD_STATS_TEXT		0
+#define SSD_STATS_PROMETHEUS	1
+int	 ssd_write_stats(struct ssd_request *, int format);
 
 #ifdef __cplusplus
 }

@@ -34,6 +34,8 @@ int ssd_fd(const struct ssd_request *r)
 { (void)r; abort(); }
 int ssd_socktype(const struct ssd_request *r)
 { (void)r; abort(); }
+int ssd_write_stats(struct ssd_request *r, int f)
+{ (void)r; (void)f; abort(); }
 void ssd_log(const struct ssd_request *r, int l, const char *f, ...)
 { (void)r; (void)l; (void)f; abort(); }
 void ssd_option_error(const config_setting_t *s, const char *f, ...)
