@@ -12,6 +12,17 @@
 - Every function of include/sockserverd.h is in sockserverd-handler(3)'s
   NAME and SYNOPSIS, and the page names no function the header lacks.
 - The README's Quick start is exactly two commands.
+- sockserverd(8) documents SIGHUP and every systemd variable, and says
+  nothing is "not yet" there; sockserverd.conf(5) has its RELOADING AND
+  PRIVILEGES section; the README has its "Running under systemd" section
+  and does not list reload, socket activation or the watchdog as coming.
+- systemd/sockserverd.service.in has what STYLE R12 and issue 5 ask for;
+  where systemd-analyze exists, it passes `systemd-analyze verify` (with
+  the tree's binary and config in its paths), and `systemd-analyze
+  security --offline=true` rates it 2.0 or less.
+- systemd/sockserverd.socket names (FileDescriptorName=) a listener of
+  the snippets in sockserverd(8), sockserverd.conf(5) and the README,
+  which pass `sockserverd -t`; it passes `systemd-analyze verify` too.
 
 Runs alone from the repository root:
     python3 -m unittest tests/integration/test_docs.py
@@ -272,3 +283,213 @@ class EveryKeyIsDocumented(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+def ev_entries(source, title):
+    return set(re.findall(r"(?m)^\.It Ev (\w+)", mdoc_section(source, title)))
+
+
+class SystemdInPages(unittest.TestCase):
+    """What sockserverd(8), sockserverd.conf(5) and the README say about
+    reloading and systemd."""
+
+    variables = ("NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_FDNAMES",
+                 "LISTEN_PID", "JOURNAL_STREAM", "WATCHDOG_USEC",
+                 "WATCHDOG_PID")
+
+    def test_environment_has_every_variable(self):
+        page = read("man", "sockserverd.8.in")
+        documented = ev_entries(page, "ENVIRONMENT")
+        for var in self.variables:
+            with self.subTest(variable=var):
+                self.assertIn(var, documented)
+
+    def test_nothing_is_announced_as_missing(self):
+        # proxy_protocol is still refused, and sockserverd.conf(5) says so.
+        phrases = {
+            "sockserverd.8.in": ("not yet", "later version",
+                                 "not implemented", "does not implement"),
+            "sockserverd.conf.5.in": ("not yet", "later version"),
+        }
+        for page, these in phrases.items():
+            text = " ".join(read("man", page).split()).lower()
+            for phrase in these:
+                with self.subTest(page=page, phrase=phrase):
+                    self.assertFalse(phrase in text, "%s says %r" %
+                                     (page, phrase))
+
+    def test_signals(self):
+        page = read("man", "sockserverd.8.in")
+        m = re.search(r"(?ms)^\.Ss Signals\n(.*?)(?=^\.S[sh] )", page)
+        self.assertIsNotNone(m, "sockserverd(8): no .Ss Signals")
+        items = re.findall(r"(?m)^\.It Dv (\w+)", m.group(1))
+        for sig in ("SIGHUP", "SIGTERM", "SIGPIPE"):
+            self.assertIn(sig, items)
+        hup = m.group(1).split(".It Dv SIGHUP", 1)[1].split(".It Dv", 1)[0]
+        for word in ("RELOADING=1", "MONOTONIC_USEC=", "READY=1",
+                     "STATUS=", "v6only", "queue_size", "unix_mode",
+                     "reuse_port", "Fn fini", "FILE:LINE"):
+            with self.subTest(word=word):
+                self.assertIn(word, hup)
+
+    def test_conf_page_reload_and_privileges(self):
+        body = mdoc_section(read("man", "sockserverd.conf.5.in"),
+                            "RELOADING AND PRIVILEGES")
+        self.assertTrue(body, "sockserverd.conf(5): no RELOADING AND "
+                        "PRIVILEGES section")
+        for word in ("1024", "CAP_NET_BIND_SERVICE", "AmbientCapabilities",
+                     "RuntimeDirectory", "Socket activation"):
+            with self.subTest(word=word):
+                self.assertIn(word, body)
+
+    def test_readme(self):
+        readme = read("README.md")
+        m = re.search(r"(?ms)^## Running under systemd\n(.*?)(?=^## |\Z)",
+                      readme)
+        self.assertIsNotNone(m, "README.md: no Running under systemd")
+        for word in ("systemctl reload", "systemctl status",
+                     "sockserverd.socket", "1024"):
+            with self.subTest(word=word):
+                self.assertIn(word, m.group(1))
+        coming = re.search(r"(?ms)^What is coming:\n(.*?)(?=^## |\Z)",
+                           readme)
+        self.assertIsNotNone(coming, "README.md: no 'What is coming:'")
+        for word in ("SIGHUP", "LISTEN_FDS", "WATCHDOG", "watchdog",
+                     "Socket activation", "Reloading"):
+            with self.subTest(word=word):
+                self.assertNotIn(word, coming.group(1))
+
+
+def unit_settings(text):
+    """{key: [values]} of a unit file (comments and sections ignored)."""
+    out = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line[0] in "#;[" or "=" not in line:
+            continue
+        k, v = line.split("=", 1)
+        out.setdefault(k.strip(), []).append(v.strip())
+    return out
+
+
+def unit_for_this_tree(text):
+    """The unit text with @SBINDIR@/sockserverd and the config pointing
+    at this tree's files."""
+    text = text.replace("@SBINDIR@/sockserverd", binary())
+    text = text.replace("@SYSCONFDIR@/sockserverd.conf",
+                        os.path.join(ROOT, "conf", "sockserverd.conf"))
+    for var in ("SBINDIR", "SYSCONFDIR", "LIBDIR", "HANDLERDIR",
+                "INCLUDEDIR", "PREFIX"):
+        text = text.replace("@%s@" % var, "/usr/local")
+    return text.replace("@VERSION@", "0")
+
+
+def analyze(argv, d):
+    """systemd-analyze ARGV in directory d, with man pages found there."""
+    mandir = os.path.join(d, "man")
+    for name in ("sockserverd.8", "sockserverd.conf.5"):
+        sub = os.path.join(mandir, "man" + name[-1])
+        os.makedirs(sub, exist_ok=True)
+        shutil.copy(man_page(name), os.path.join(sub, name))
+    env = dict(os.environ, MANPATH=mandir, SYSTEMD_LOG_COLOR="0")
+    return subprocess.run(["systemd-analyze"] + argv, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, universal_newlines=True,
+                          timeout=120, cwd=d, env=env)
+
+
+class ServiceUnit(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.text = read("systemd", "sockserverd.service.in")
+        cls.keys = unit_settings(cls.text)
+
+    def test_r12_settings(self):
+        k = self.keys
+        self.assertEqual(k.get("Type"), ["notify"])
+        self.assertEqual(k.get("ExecStartPre"), [
+            "@SBINDIR@/sockserverd -t -c @SYSCONFDIR@/sockserverd.conf"])
+        self.assertEqual(k.get("ExecStart"), [
+            "@SBINDIR@/sockserverd -c @SYSCONFDIR@/sockserverd.conf"])
+        self.assertEqual(k.get("ExecReload"), ["/bin/kill -HUP $MAINPID"])
+        self.assertEqual(k.get("Restart"), ["on-failure"])
+        for key in ("LimitNOFILE", "WatchdogSec", "RuntimeDirectory",
+                    "NoNewPrivileges", "ProtectSystem", "PrivateTmp",
+                    "RestrictAddressFamilies", "SystemCallFilter"):
+            with self.subTest(key=key):
+                self.assertIn(key, k)
+        self.assertEqual(sorted(k["RestrictAddressFamilies"][0].split()),
+                         ["AF_INET", "AF_INET6", "AF_UNIX"])
+        self.assertIn("CAP_NET_BIND_SERVICE",
+                      " ".join(k.get("AmbientCapabilities", [])))
+        # systemd drops the privileges: setuid is filtered out.
+        self.assertTrue("User" in k or k.get("DynamicUser") == ["yes"])
+        self.assertTrue(any("@privileged" in v and v.startswith("~")
+                            for v in k["SystemCallFilter"]))
+
+    def test_systemd_analyze_verify(self):
+        if not shutil.which("systemd-analyze"):
+            self.skipTest("systemd-analyze is not installed")
+        with tempfile.TemporaryDirectory() as d:
+            for name in ("sockserverd.service", "sockserverd.socket"):
+                src = ("sockserverd.service.in" if name.endswith("service")
+                       else name)
+                with open(os.path.join(d, name), "w") as f:
+                    f.write(unit_for_this_tree(read("systemd", src)))
+            r = analyze(["verify", "./sockserverd.service",
+                         "./sockserverd.socket"], d)
+        self.assertEqual((r.returncode, r.stdout + r.stderr), (0, ""))
+
+    def test_exposure_at_most_2(self):
+        if not shutil.which("systemd-analyze"):
+            self.skipTest("systemd-analyze is not installed")
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "sockserverd.service")
+            with open(path, "w") as f:
+                f.write(unit_for_this_tree(self.text))
+            r = analyze(["security", "--offline=true", "--no-pager", path], d)
+        m = re.search(r"Overall exposure level for \S+: (\d+\.\d+)",
+                      r.stdout + r.stderr)
+        self.assertIsNotNone(m, r.stdout + r.stderr)
+        self.assertLessEqual(float(m.group(1)), 2.0, r.stdout)
+
+
+class SocketUnit(unittest.TestCase):
+
+    def names(self, text):
+        """Listener names of the libconfig snippets in text."""
+        return set(re.findall(r'name\s*=\s*"([^"]+)"', text))
+
+    def snippet(self, text, name):
+        """The listeners = (...) block that has the listener name."""
+        for m in re.finditer(r"(?ms)^\s*#?\s*listeners = \(.*?^\s*#?\s*\);",
+                             text):
+            if '"%s"' % name in m.group(0):
+                return m.group(0)
+        return None
+
+    def test_names_a_documented_listener(self):
+        unit = unit_settings(read("systemd", "sockserverd.socket"))
+        self.assertIn("ListenStream", unit)
+        self.assertEqual(len(unit.get("FileDescriptorName", [])), 1)
+        name = unit["FileDescriptorName"][0]
+        self.assertNotIn("yes", unit.get("Accept", []))
+        for where, text in (
+                ("sockserverd(8) EXAMPLES",
+                 mdoc_section(read("man", "sockserverd.8.in"), "EXAMPLES")),
+                ("sockserverd.conf(5) EXAMPLES",
+                 mdoc_section(read("man", "sockserverd.conf.5.in"),
+                              "EXAMPLES")),
+                ("README.md", read("README.md")),
+                ("sockserverd.socket", read("systemd", "sockserverd.socket"))):
+            with self.subTest(where=where):
+                block = self.snippet(text, name)
+                self.assertIsNotNone(block, "%s: no listeners block with "
+                                     "%r" % (where, name))
+                conf = "\n".join(re.sub(r"^\s*# ?", "", line)
+                                 for line in block.splitlines())
+                self.assertEqual(check_config(conf),
+                                 ShippedConfigsPass.ok, conf)
+                if re.fullmatch(r"\d+", unit["ListenStream"][0]):
+                    # A bare port: systemd makes an inet6 socket.
+                    self.assertRegex(conf, r'family\s*=\s*"inet6"')
