@@ -142,6 +142,7 @@ $(B)/tests/plugins/%.so: tests/plugins/%.c include/sockserverd.h $(LINKCHECK) | 
 SUBST	= sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
 	      -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@HANDLERDIR@|$(HANDLERDIR)|g' \
 	      -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@PREFIX@|$(PREFIX)|g' \
+	      -e 's|@UNITDIR@|$(UNITDIR)|g' \
 	      -e 's|@VERSION@|$(VERSION)|g'
 $(B)/man/%: man/%.in $(B)/.paths
 	@mkdir -p $(dir $@)

@@ -185,11 +185,12 @@ listener_inherit(struct listener *l)
 	    getsockopt(f->fd, SOL_SOCKET, SO_DOMAIN, &family, &olen) == -1 ||
 	    type != l->l_type || family != l->l_family) {
 		log_errorx("%s:%d: listener %s: the inherited socket %d "
-		    "(\"%s\") is not a %s %s socket", l->l_config->cf_path,
+		    "(\"%s\") is not %s %s socket", l->l_config->cf_path,
 		    config_setting_source_line(l->l_setting), l->l_name,
-		    f->fd, f->name, l->l_family == AF_UNIX ? "unix" :
-		    l->l_family == AF_INET ? "inet" : "inet6",
+		    f->fd, f->name, l->l_family == AF_UNIX ? "a unix" :
+		    l->l_family == AF_INET ? "an inet" : "an inet6",
 		    l->l_type == SOCK_STREAM ? "stream" : "dgram");
+		f->used = true;		/* reported: not "matches nothing" */
 		return -1;
 	}
 	f->used = true;
@@ -408,7 +409,7 @@ listener_adopt(struct listener *l, struct listener *from)
 	if (r->r_unlink && l->l_unix_mode != from->l_unix_mode &&
 	    chmod(sun->sun_path, l->l_unix_mode) == -1)
 		log_warning("listener=%s: chmod %s", l->l_name, sun->sun_path);
-	if (l->l_family != AF_UNIX) {
+	if (l->l_family != AF_UNIX && l->l_reuse_port != from->l_reuse_port) {
 		int on = l->l_reuse_port;
 
 		setsockopt(r->r_fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on));

@@ -144,6 +144,8 @@ main(int argc, char *argv[])
 		target = LOG_TARGET_SYSLOG;
 	}
 	log_init(level != -1 ? level : cf->cf_log_level, target);
+	/* Before -D forks: LISTEN_PID names this process. */
+	sd_init();
 	if (daemonize && (dfd = priv_daemonize(err, sizeof(err))) == -1)
 		fatalx("-D: %s", err);
 

@@ -52,11 +52,16 @@ reload_index(struct config *cf, const struct listener *want)
 }
 
 static void
-reload_notify_ready(bool ok)
+reload_notify_ready(bool ok, unsigned broken)
 {
-	sd_notifyf("READY=1\nSTATUS=%s: serving %zu listeners",
-	    ok ? "reloaded" : "reload failed, previous configuration kept",
-	    server.s_cfg->cf_nlisteners);
+	if (ok && broken > 0)
+		sd_notifyf("READY=1\nSTATUS=reloaded, but %u listeners are "
+		    "not serving (see the log)", broken);
+	else
+		sd_notifyf("READY=1\nSTATUS=%s: serving %zu listeners",
+		    ok ? "reloaded" :
+		    "reload failed, previous configuration kept",
+		    server.s_cfg->cf_nlisteners);
 }
 
 void
@@ -67,6 +72,7 @@ reload_run(void)
 	struct diag	 d;
 	struct timespec	 ts;
 	size_t		 i, nold = old->cf_nlisteners;
+	unsigned	 broken = 0;
 	bool		 ok = false;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -124,9 +130,11 @@ reload_run(void)
 	server_swap(cf);
 	server_warn_fork_threads(cf);
 	TAILQ_FOREACH(l, &cf->cf_listeners, l_entry)
-		if (server_start_listener(l) == -1)
+		if (server_start_listener(l) == -1) {
 			log_errorx("listener=%s: not serving: its concurrency "
 			    "model could not start", l->l_name);
+			broken++;
+		}
 	log_noticex("reloaded %s: %zu listeners", cf->cf_path,
 	    cf->cf_nlisteners);
 	cf = NULL;
@@ -148,5 +156,5 @@ fail:
 	free(from);
 	free(claimed);
 	diag_fini(&d);
-	reload_notify_ready(ok);
+	reload_notify_ready(ok, broken);
 }

@@ -11,19 +11,70 @@
 
 #include "server.h"
 
+/* Taken from the environment once, before anything forks, and removed
+ * from it so that no handler process inherits them. */
+static char		*sd_notify_path;
+static double		 sd_watchdog;		/* seconds, 0: none */
+static struct sd_fd	*sd_fds;
+static size_t		 sd_nfds;
+
+static size_t	sd_listen_fds_env(struct sd_fd **);
+
+void
+sd_init(void)
+{
+	const char	*p = getenv("NOTIFY_SOCKET");
+	const char	*usec = getenv("WATCHDOG_USEC");
+	const char	*wpid = getenv("WATCHDOG_PID");
+	char		*end;
+	double		 us;
+
+	free(sd_notify_path);
+	sd_notify_path = p != NULL && p[0] != '\0' ? xstrdup(p) : NULL;
+	sd_watchdog = 0;
+	if (usec != NULL && (wpid == NULL ||
+	    strtol(wpid, &end, 10) == (long)getpid())) {
+		us = strtod(usec, &end);
+		if (*end != '\0' || !(us > 0))
+			log_warningx("WATCHDOG_USEC=%s is not a period; "
+			    "ignored", usec);
+		else
+			sd_watchdog = us / 1e6;
+	}
+	sd_nfds = sd_listen_fds_env(&sd_fds);
+	unsetenv("NOTIFY_SOCKET");
+	unsetenv("WATCHDOG_USEC");
+	unsetenv("WATCHDOG_PID");
+}
+
+double
+sd_watchdog_period(void)
+{
+	return sd_watchdog;
+}
+
+size_t
+sd_listen_fds(struct sd_fd **fds_r)
+{
+	size_t n = sd_nfds;
+
+	*fds_r = sd_fds;
+	sd_fds = NULL;
+	sd_nfds = 0;
+	return n;
+}
+
 bool
 sd_is_notify_enabled(void)
 {
-	const char *p = getenv("NOTIFY_SOCKET");
-
-	return p != NULL && p[0] != '\0';
+	return sd_notify_path != NULL;
 }
 
 int
 sd_notifyf(const char *fmt, ...)
 {
 	struct sockaddr_un	 sun;
-	const char		*path = getenv("NOTIFY_SOCKET");
+	const char		*path = sd_notify_path;
 	char			 msg[1024];
 	size_t			 n;
 	socklen_t		 len;
@@ -48,9 +99,11 @@ sd_notifyf(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
+	/* Never block the loop on a full notification queue. */
+	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+	    0)) == -1)
 		goto done;
-	if (sendto(fd, msg, strlen(msg), MSG_NOSIGNAL,
+	if (sendto(fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT,
 	    (struct sockaddr *)&sun, len) >= 0)
 		rc = 0;
 	close(fd);
@@ -65,8 +118,8 @@ done:
  * descriptors are 3 .. 3 + LISTEN_FDS - 1, named by LISTEN_FDNAMES.  The
  * variables are removed so that no child inherits them.
  */
-size_t
-sd_listen_fds(struct sd_fd **fds_r)
+static size_t
+sd_listen_fds_env(struct sd_fd **fds_r)
 {
 	const char	*pid = getenv("LISTEN_PID");
 	const char	*n = getenv("LISTEN_FDS");

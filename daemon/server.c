@@ -290,25 +290,14 @@ server_watchdog_cb(struct ev_loop *loop, ev_timer *w, int revents)
 static void
 server_watchdog_start(void)
 {
-	const char	*usec = getenv("WATCHDOG_USEC");
-	const char	*pid = getenv("WATCHDOG_PID");
-	char		*end;
-	double		 us;
+	double period = sd_watchdog_period();
 
-	if (usec == NULL)
+	if (period <= 0)
 		return;
-	if (pid != NULL && strtol(pid, &end, 10) != (long)getpid())
-		return;
-	us = strtod(usec, &end);
-	if (*end != '\0' || !(us > 0)) {
-		log_warningx("WATCHDOG_USEC=%s is not a period; ignored", usec);
-		return;
-	}
-	ev_timer_init(&server.s_watchdog, server_watchdog_cb, 0.,
-	    us / 2e6);
+	ev_timer_init(&server.s_watchdog, server_watchdog_cb, 0., period / 2);
 	ev_timer_again(server.s_loop, &server.s_watchdog);
 	ev_unref(server.s_loop);
-	log_infox("systemd watchdog: pinging every %gs", us / 2e6);
+	log_infox("systemd watchdog: pinging every %gs", period / 2);
 	sd_notifyf("WATCHDOG=1");
 }
 

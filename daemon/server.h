@@ -165,6 +165,11 @@ void	listener_watch_stop(struct lwatch *);
 void	listener_watch_fini(struct lwatch *);
 
 /* sd.c: systemd's notify protocol, without libsystemd */
+/* Takes NOTIFY_SOCKET, WATCHDOG_USEC/PID and LISTEN_* from the
+ * environment (and removes them); call before anything forks. */
+void	sd_init(void);
+/* the watchdog period in seconds, 0 if none */
+double	sd_watchdog_period(void);
 /* true if NOTIFY_SOCKET is set */
 bool	sd_is_notify_enabled(void);
 /* sends "fmt..." to NOTIFY_SOCKET if set; 0 or -1 (logged at debug) */
@@ -175,8 +180,8 @@ struct sd_fd {
 	char	*name;		/* from LISTEN_FDNAMES, or "unknown" */
 	bool	 used;
 };
-/* The sockets systemd passed (LISTEN_FDS for our LISTEN_PID), made
- * close-on-exec; the variables are unset.  Returns the count; the caller
+/* The sockets systemd passed (LISTEN_FDS for our LISTEN_PID, as read by
+ * sd_init), made close-on-exec.  Returns the count; the caller owns and
  * frees the array and the names. */
 size_t	sd_listen_fds(struct sd_fd **);
 
