@@ -628,10 +628,13 @@ config_listener(struct config_ctx *c, const config_setting_t *g)
 		diag_setting(c->c_diag, g, "the default concurrency \"%s\" is "
 		    "not available in this version of sockserverd: set "
 		    "concurrency = \"sync\"", config_model_names[l->l_model]);
-	if (l->l_proxy_protocol && l->l_type == SOCK_STREAM)
+	/* The header is read in the handler's process: a fork child's
+	 * count of a client would never reach the daemon. */
+	if (l->l_proxy_protocol && l->l_max_per_source > 0 &&
+	    l->l_model == CONC_FORK)
 		diag_setting(c->c_diag, config_setting_get_member(g,
-		    "proxy_protocol"), "\"proxy_protocol\" is not supported "
-		    "by this version of sockserverd");
+		    "max_per_source"), "\"max_per_source\" with "
+		    "\"proxy_protocol\" needs a concurrency other than fork");
 
 	/* Address, family and port together, once each is valid. */
 	if (l->l_address == NULL || c->c_diag->d_count != before)

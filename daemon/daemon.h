@@ -126,7 +126,8 @@ struct lstats {
 	_Atomic unsigned long s_requests, s_in_progress, s_refused_acl,
 			 s_refused_per_source, s_refused_size, s_capped,
 			 s_bytes_in, s_bytes_out, s_errors, s_timeouts,
-			 s_duration_us;
+			 s_duration_us, s_refused_proxy;
+	_Atomic long	 s_refusal_logged;	/* second of the last log */
 	_Atomic unsigned long s_hist[STATS_NBUCKETS + 1];
 };
 struct stats_buf {

@@ -464,7 +464,10 @@ listener_acl_refuses(struct lwatch *w, const struct sockaddr *sa,
 {
 	struct listener	*l = w->w_listener;
 
-	if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6)
+	/* Behind a proxy the socket's peer is the proxy: the client comes
+	 * with the PROXY header, and is checked then. */
+	if (l->l_proxy_protocol ||
+	    (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
 		return false;
 	if (!acl_match(l->l_deny, l->l_ndeny, sa) &&
 	    (l->l_nallow == 0 || acl_match(l->l_allow, l->l_nallow, sa)))
@@ -481,7 +484,7 @@ listener_source_take(struct lwatch *w, const struct sockaddr *sa,
 {
 	struct listener *l = w->w_listener;
 
-	if (l->l_max_per_source == 0 ||
+	if (l->l_max_per_source == 0 || l->l_proxy_protocol ||
 	    source_take(l->l_run->r_share->s_sources, sa, l->l_max_per_source))
 		return true;
 	listener_refused(w, sa, len, &l->l_stats->s_refused_per_source,
@@ -492,7 +495,8 @@ listener_source_take(struct lwatch *w, const struct sockaddr *sa,
 static void
 listener_begin(struct lwatch *w, struct ssd_request *rq)
 {
-	rq->rq_source_counted = w->w_listener->l_max_per_source > 0;
+	rq->rq_source_counted = w->w_listener->l_max_per_source > 0 &&
+	    !w->w_listener->l_proxy_protocol;
 	server_request_begin(rq, w);
 }
 

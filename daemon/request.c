@@ -18,7 +18,6 @@
 
 #include "server.h"
 
-#define REQUEST_BUFSIZE	4096
 /* Largest reply a datagram can carry (IPv4 UDP payload limit). */
 #define REQUEST_DGRAM_MAX 65507
 
@@ -99,12 +98,60 @@ request_dgram_reply(struct ssd_request *rq)
 		    rq->rq_outlen, strerror(errno));
 }
 
+/* Turned away after the PROXY header: counted, logged once a second. */
+static void
+request_refuse(struct ssd_request *rq, _Atomic unsigned long *counter,
+    const char *why)
+{
+	long now = (long)time(NULL), last;
+
+	stats_add(counter, 1);
+	last = atomic_load(&rq->rq_stats->s_refusal_logged);
+	if (now != last && atomic_compare_exchange_strong(
+	    &rq->rq_stats->s_refusal_logged, &last, now))
+		ssd_log(rq, LOG_INFO, "%s", why);
+}
+
+/* proxy_protocol: the header, then allow/deny and max_per_source for the
+ * client it names.  false: the request ends here. */
+static bool
+request_proxied(struct ssd_request *rq)
+{
+	struct listener	*l = rq->rq_listener;
+	const struct sockaddr *sa = (const struct sockaddr *)&rq->rq_peer;
+	char		 err[256];
+
+	if (proxy_read(rq, err, sizeof(err)) == -1) {
+		request_refuse(rq, &rq->rq_stats->s_refused_proxy, err);
+		return false;
+	}
+	if ((sa->sa_family == AF_INET || sa->sa_family == AF_INET6) &&
+	    (acl_match(l->l_deny, l->l_ndeny, sa) || (l->l_nallow > 0 &&
+	    !acl_match(l->l_allow, l->l_nallow, sa)))) {
+		request_refuse(rq, &rq->rq_stats->s_refused_acl,
+		    "refused by allow/deny");
+		return false;
+	}
+	if (l->l_max_per_source > 0) {
+		if (!source_take(l->l_run->r_share->s_sources, sa,
+		    l->l_max_per_source)) {
+			request_refuse(rq, &rq->rq_stats->s_refused_per_source,
+			    "refused: max_per_source reached");
+			return false;
+		}
+		rq->rq_source_counted = true;
+	}
+	return true;
+}
+
 void
 request_run(struct ssd_request *rq)
 {
 	const struct ssd_handler	*h = rq->rq_listener->l_handler;
 	int				 rc;
 
+	if (rq->rq_listener->l_proxy_protocol && !request_proxied(rq))
+		return;
 	if (h->setup != NULL && (rc = h->setup(rq)) != 0) {
 		ssd_log(rq, LOG_INFO, "refused by setup (%d)", rc);
 		return;
@@ -189,8 +236,8 @@ request_wait_poll(struct ssd_request *rq, short events)
 }
 
 /* One read(2) into buf, waiting as needed.  Stream only. */
-static ssize_t
-request_read_some(struct ssd_request *rq, void *buf, size_t len)
+ssize_t
+request_read_raw(struct ssd_request *rq, void *buf, size_t len)
 {
 	ssize_t n;
 
@@ -239,7 +286,7 @@ ssd_read(struct ssd_request *rq, void *buf, size_t len)
 	}
 	if (rq->rq_type == SOCK_DGRAM)
 		return 0;
-	return request_read_some(rq, buf, len);
+	return request_read_raw(rq, buf, len);
 }
 
 ssize_t
@@ -264,7 +311,7 @@ ssd_readline(struct ssd_request *rq, char *buf, size_t size)
 				rq->rq_cap = REQUEST_BUFSIZE;
 			}
 			rq->rq_off = rq->rq_len = 0;
-			n = request_read_some(rq, rq->rq_buf, rq->rq_cap);
+			n = request_read_raw(rq, rq->rq_buf, rq->rq_cap);
 			if (n < 0)
 				return -1;
 			if (n == 0)

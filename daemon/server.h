@@ -127,6 +127,17 @@ struct ssd_request *request_new_dgram(struct listener *,
 /* setup; try handle finally finish; then the datagram reply.  Logs. */
 void	request_run(struct ssd_request *);
 void	request_free(struct ssd_request *);
+/* Size of a request's input buffer (ssd_readline, PROXY header). */
+#define REQUEST_BUFSIZE	4096
+/* One read of the connection into buf, waiting as the model does:
+ * >0, 0 at EOF, -1 (errno ETIMEDOUT after the timeout). */
+ssize_t	request_read_raw(struct ssd_request *, void *buf, size_t len);
+
+/* proxy.c */
+/* Reads a PROXY v1 or v2 header from rq's connection and makes the client
+ * it names rq's peer; 0, or -1 with the reason in err. */
+int	proxy_read(struct ssd_request *, char *err, size_t errlen);
+
 /* blocking models' rq_wait: poll(2) bounded by the listener's timeout */
 int	request_wait_poll(struct ssd_request *, short events);
 /* marks rq cut and shuts its connection down, so blocked I/O fails */

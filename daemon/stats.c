@@ -197,7 +197,8 @@ stats_render(struct stats_buf *b, bool prometheus)
 			    stats_load(&s->s_requests),
 			    stats_load(&s->s_refused_acl) +
 			    stats_load(&s->s_refused_per_source) +
-			    stats_load(&s->s_refused_size),
+			    stats_load(&s->s_refused_size) +
+			    stats_load(&s->s_refused_proxy),
 			    stats_load(&s->s_errors), stats_load(&s->s_timeouts),
 			    stats_load(&s->s_bytes_in),
 			    stats_load(&s->s_bytes_out));
@@ -215,10 +216,13 @@ stats_render(struct stats_buf *b, bool prometheus)
 		    "reason=\"acl\"} %lu\nsockserverd_refused_total{listener="
 		    "\"%s\",reason=\"per_source\"} %lu\n"
 		    "sockserverd_refused_total{listener=\"%s\",reason="
-		    "\"datagram_size\"} %lu\n", s->s_name,
+		    "\"datagram_size\"} %lu\n"
+		    "sockserverd_refused_total{listener=\"%s\",reason="
+		    "\"proxy_header\"} %lu\n", s->s_name,
 		    stats_load(&s->s_refused_acl), s->s_name,
 		    stats_load(&s->s_refused_per_source), s->s_name,
-		    stats_load(&s->s_refused_size));
+		    stats_load(&s->s_refused_size), s->s_name,
+		    stats_load(&s->s_refused_proxy));
 	stats_family(b, "capped_total", "counter", "Times accepting paused "
 	    "at max_connections (clients wait in the backlog).",
 	    offsetof(struct lstats, s_capped));
