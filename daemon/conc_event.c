@@ -173,7 +173,7 @@ conc_event_resume(struct econn *e)
 }
 
 static int
-conc_event_wait(struct ssd_request *rq, short events)
+conc_event_wait(struct ssd_request *rq, int fd, short events)
 {
 	struct econn	*e = rq->rq_conc;
 	struct ev_loop	*loop = e->e_eloop->t_loop;
@@ -186,7 +186,9 @@ conc_event_wait(struct ssd_request *rq, short events)
 		return -1;
 	}
 	/* ev_io_set would make libev register the fd again each time. */
-	if ((e->e_io.events & (EV_READ | EV_WRITE)) != mask)
+	if (e->e_io.fd != fd)
+		ev_io_set(&e->e_io, fd, mask);
+	else if ((e->e_io.events & (EV_READ | EV_WRITE)) != mask)
 		ev_io_modify(&e->e_io, mask);
 	ev_io_start(loop, &e->e_io);
 	if (rq->rq_timeout > 0) {

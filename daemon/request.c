@@ -7,6 +7,11 @@
  * timeout.  Nothing here decides which thread runs a request.
  */
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
 
 #include <errno.h>
 #include <math.h>
@@ -197,7 +202,7 @@ request_cut(struct ssd_request *rq)
 }
 
 int
-request_wait_poll(struct ssd_request *rq, short events)
+request_wait_poll(struct ssd_request *rq, int fd, short events)
 {
 	struct pollfd	 pfd;
 	struct timespec	 now;
@@ -212,7 +217,7 @@ request_wait_poll(struct ssd_request *rq, short events)
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		deadline = now.tv_sec + now.tv_nsec / 1e9 + rq->rq_timeout;
 	}
-	pfd.fd = rq->rq_fd;
+	pfd.fd = fd;
 	pfd.events = events;
 	for (;;) {
 		ms = -1;
@@ -242,7 +247,7 @@ request_read_raw(struct ssd_request *rq, void *buf, size_t len)
 	ssize_t n;
 
 	/* The last read drained the socket: the next would say EAGAIN. */
-	if (rq->rq_drained && rq->rq_wait(rq, POLLIN) == -1)
+	if (rq->rq_drained && rq->rq_wait(rq, rq->rq_fd, POLLIN) == -1)
 		return -1;
 	for (;;) {
 		if (atomic_load(&rq->rq_cut)) {
@@ -262,7 +267,7 @@ request_read_raw(struct ssd_request *rq, void *buf, size_t len)
 			request_io_failed(rq);
 			return -1;
 		}
-		if (rq->rq_wait(rq, POLLIN) == -1)
+		if (rq->rq_wait(rq, rq->rq_fd, POLLIN) == -1)
 			return -1;
 	}
 }
@@ -379,7 +384,7 @@ ssd_write(struct ssd_request *rq, const void *buf, size_t len)
 			request_io_failed(rq);
 			return -1;
 		}
-		if (rq->rq_wait(rq, POLLOUT) == -1)
+		if (rq->rq_wait(rq, rq->rq_fd, POLLOUT) == -1)
 			return -1;
 	}
 	return 0;
@@ -452,6 +457,63 @@ int
 ssd_fd(const struct ssd_request *rq)
 {
 	return rq->rq_fd;
+}
+
+/* Seconds since the connection last carried data either way (TCP), or
+ * -1 when the kernel cannot tell (not TCP). */
+static double
+request_idle_seconds(const struct ssd_request *rq)
+{
+	struct tcp_info	 ti;
+	socklen_t	 len = sizeof(ti);
+
+	if (rq->rq_type != SOCK_STREAM ||
+	    (rq->rq_peer.ss_family != AF_INET &&
+	    rq->rq_peer.ss_family != AF_INET6) ||
+	    getsockopt(rq->rq_fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == -1)
+		return -1;
+	return (ti.tcpi_last_data_recv < ti.tcpi_last_data_sent ?
+	    ti.tcpi_last_data_recv : ti.tcpi_last_data_sent) / 1000.0;
+}
+
+int
+ssd_waitpid(struct ssd_request *rq, pid_t pid, int *status)
+{
+	double	 saved = rq->rq_timeout, idle;
+	int	 pfd, rc = -1, sig = 0;
+	pid_t	 r;
+
+	if ((pfd = (int)syscall(SYS_pidfd_open, pid, 0)) == -1)
+		return -1;
+	for (;;) {
+		/* The process ended: pidfd readable.  Otherwise wait no
+		 * longer than the connection may stay silent. */
+		idle = saved > 0 ? request_idle_seconds(rq) : -1;
+		rq->rq_timeout = saved <= 0 || sig != 0 ? (sig ? 1.0 : 0) :
+		    idle < 0 ? saved : saved - idle > 0.05 ? saved - idle : 0.05;
+		rc = rq->rq_wait(rq, pfd, POLLIN);
+		rq->rq_timedout = false;
+		if (rc == 0)
+			break;
+		if (errno != ETIMEDOUT)
+			goto done;
+		if (sig == 0 && (idle = request_idle_seconds(rq)) >= 0 &&
+		    idle < saved)
+			continue;	/* there was traffic meanwhile */
+		sig = sig == 0 ? SIGTERM : SIGKILL;
+		ssd_log(rq, LOG_INFO, "process %d %s: sending %s", (int)pid,
+		    sig == SIGTERM ? "silent for the timeout" :
+		    "still running", sig == SIGTERM ? "SIGTERM" : "SIGKILL");
+		kill(pid, sig);
+	}
+	while ((r = waitpid(pid, status, 0)) == -1 && errno == EINTR)
+		continue;
+	rc = r == pid ? 0 : -1;
+done:
+	rq->rq_timedout = sig != 0;	/* logged as a timeout */
+	rq->rq_timeout = saved;
+	close(pfd);
+	return rc;
 }
 
 int

@@ -107,7 +107,10 @@ struct ssd_request {
 	size_t			 rq_outlen, rq_outcap;
 	bool			 rq_has_reply;	/* ssd_write was called */
 	/* wait until fd is ready for events, or -1/ETIMEDOUT */
-	int			(*rq_wait)(struct ssd_request *, short events);
+	/* wait until fd (the connection, or another the request waits
+	 * on) is ready for events, or -1/ETIMEDOUT after the timeout */
+	int			(*rq_wait)(struct ssd_request *, int fd,
+				    short events);
 	ev_tstamp		 rq_started;
 	void			*rq_conc;	/* the model's per-request state */
 	struct lwatch		*rq_watch;	/* the watcher that accepted it */
@@ -139,7 +142,7 @@ ssize_t	request_read_raw(struct ssd_request *, void *buf, size_t len);
 int	proxy_read(struct ssd_request *, char *err, size_t errlen);
 
 /* blocking models' rq_wait: poll(2) bounded by the listener's timeout */
-int	request_wait_poll(struct ssd_request *, short events);
+int	request_wait_poll(struct ssd_request *, int fd, short events);
 /* marks rq cut and shuts its connection down, so blocked I/O fails */
 void	request_cut(struct ssd_request *);
 

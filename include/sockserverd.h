@@ -83,6 +83,11 @@ int	 ssd_socktype(const struct ssd_request *);
 /* Writes the daemon's counters to the request: a plain-text summary
  * naming every listener, or the Prometheus text exposition format.
  * Returns as ssd_write.  For the status handler. */
+/* Waits for child process pid to end, without holding up other requests
+ * (under the event model too), and stores its wait status.  If the
+ * connection stays silent in both directions for the listener's timeout
+ * (TCP), the process gets SIGTERM, then SIGKILL.  0, or -1 with errno. */
+int	 ssd_waitpid(struct ssd_request *, pid_t pid, int *status);
 #define SSD_STATS_TEXT		0
 #define SSD_STATS_PROMETHEUS	1
 int	 ssd_write_stats(struct ssd_request *, int format);

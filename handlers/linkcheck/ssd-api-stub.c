@@ -34,6 +34,8 @@ int ssd_fd(const struct ssd_request *r)
 { (void)r; abort(); }
 int ssd_socktype(const struct ssd_request *r)
 { (void)r; abort(); }
+int ssd_waitpid(struct ssd_request *r, pid_t p, int *s)
+{ (void)r; (void)p; (void)s; abort(); }
 int ssd_write_stats(struct ssd_request *r, int f)
 { (void)r; (void)f; abort(); }
 void ssd_log(const struct ssd_request *r, int l, const char *f, ...)

@@ -1,0 +1,127 @@
+# SPDX-License-Identifier: ISC
+"""The exec handler (inetd / ucspi-tcp style): the program gets the
+connection on stdin/stdout, its argv from options.args, options.env and
+the ucspi-tcp variables; under every model; a silent program is ended at
+the listener's timeout; its exit status is logged; no zombies."""
+
+import os
+import re
+import socket
+import stat
+import time
+
+from ssdtest import (DaemonTestCase, children_of, conf, model_conf,
+                     recv_until_eof, run_binary, send_all, wait_for)
+
+SCRIPT = """#!/bin/sh
+echo "proto=$PROTO remote=$TCPREMOTEIP:$TCPREMOTEPORT local=$TCPLOCALIP:$TCPLOCALPORT extra=$EXTRA arg1=$1"
+exit 3
+"""
+
+
+class ExecTests(DaemonTestCase):
+
+    def script(self, d):
+        path = os.path.join(d.dir, "vars.sh")
+        with open(path, "w") as f:
+            f.write(SCRIPT)
+        os.chmod(path, stat.S_IRWXU)
+        return path
+
+    def no_zombies(self, d):
+        wait_for(lambda: not children_of(d.pid), 10,
+                 what="the daemon's children to be reaped")
+
+    def check_model(self, model):
+        d = self.daemon(conf(
+            model_conf("cat", model,
+                       handler="exec",
+                       extra='options = { program = "/bin/cat"; };'),
+            model_conf("sh", model, handler="exec",
+                       extra='options = { program = "@DIR@/vars.sh"; '
+                             'args = [ "vars", "A1" ]; '
+                             'env = { EXTRA = "yes"; }; };')),
+            start=False)
+        self.script(d)
+        d.start()
+        s = d.connect("cat")
+        send_all(s, b"meow\n" * 100)
+        s.shutdown(socket.SHUT_WR)
+        self.assertEqual(recv_until_eof(s), b"meow\n" * 100)
+        s.close()
+        s = d.connect("sh")
+        me = s.getsockname()
+        out = recv_until_eof(s).decode()
+        s.close()
+        port = d.listener("sh").port
+        self.assertEqual(out, "proto=TCP remote=127.0.0.1:%d local="
+                         "127.0.0.1:%d extra=yes arg1=A1\n" % (me[1], port))
+        d.wait_log(r"listener=sh peer=127\.0\.0\.1:%d: \S+vars\.sh exited "
+                   r"with status 3" % me[1])
+        self.no_zombies(d)
+
+    def test_sync(self):
+        self.check_model("sync")
+
+    def test_thread(self):
+        self.check_model("thread")
+
+    def test_fork(self):
+        self.check_model("fork")
+
+    def test_event(self):
+        self.check_model("event")
+
+    def test_silent_program_is_ended_at_the_timeout(self):
+        d = self.daemon(conf(model_conf(
+            "slp", "event", handler="exec",
+            extra='timeout = 0.5; options = { program = "/bin/sleep"; '
+                  'args = [ "sleep", "30" ]; };'),
+            model_conf("cat", "event", handler="exec",
+                       extra='timeout = 0.5; '
+                             'options = { program = "/bin/cat"; };')))
+        t = time.monotonic()
+        s = d.connect("slp")
+        self.assertEqual(recv_until_eof(s, timeout=10), b"")
+        self.assertLess(time.monotonic() - t, 5)
+        s.close()
+        d.wait_log(r"/bin/sleep killed by signal 15")
+        # A talking program is not: cat for 1.5 s with a line each 0.1 s.
+        s = d.connect("cat")
+        for _ in range(15):
+            send_all(s, b"tick\n")
+            time.sleep(0.1)
+        s.shutdown(socket.SHUT_WR)
+        self.assertEqual(recv_until_eof(s), b"tick\n" * 15)
+        s.close()
+        self.no_zombies(d)
+
+    def test_other_requests_go_on_while_a_program_runs(self):
+        d = self.daemon(conf(model_conf(
+            "slp", "event", handler="exec",
+            extra='timeout = 0; options = { program = "/bin/sleep"; '
+                  'args = [ "sleep", "30" ]; };'),
+            model_conf("e", "event"), globals_="shutdown_timeout = 0.5;"))
+        s = d.connect("slp")
+        for _ in range(3):
+            self.assertEqual(d.echo_once("e", b"still here"),
+                             b"still here")
+        s.close()
+
+    def test_bad_options_are_config_errors(self):
+        for opts, msg in (
+                ("", r"exec needs options\.program"),
+                ('options = { program = "cat"; };',
+                 r"exec needs options\.program"),
+                ('options = { program = "/nonexistent/x"; };',
+                 r"program /nonexistent/x: No such file"),
+                ('options = { program = "/bin/cat"; argz = [ "a" ]; };',
+                 r'exec: unknown option "argz"'),
+                ('options = { program = "/bin/cat"; args = [ ]; };',
+                 r'"args" must be a non-empty array')):
+            d = self.daemon(conf(model_conf("x", "event", handler="exec",
+                                            extra=opts)), start=False)
+            r = run_binary(["-t", "-c", d.conf_path])
+            self.assertEqual(r.returncode, 1, opts)
+            self.assertRegex(r.stderr.decode(), r"%s:\d+: %s"
+                             % (re.escape(d.conf_path), msg))
