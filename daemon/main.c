@@ -139,11 +139,11 @@ main(int argc, char *argv[])
 		free(cwd);
 	}
 	target = cf->cf_log_target;
-	if (daemonize && target == LOG_TARGET_STDERR) {
-		log_noticex("detaching: logging to syslog from now on");
-		target = LOG_TARGET_SYSLOG;
-	}
-	log_init(level != -1 ? level : cf->cf_log_level, target);
+	if (level == -1)
+		level = cf->cf_log_level;
+	/* With -D, start-up still logs to stderr (problems say why where
+	 * the user ran us); syslog once the daemon is serving. */
+	log_init(level, target);
 	/* Before -D forks: LISTEN_PID names this process. */
 	sd_init();
 	if (daemonize && (dfd = priv_daemonize(err, sizeof(err))) == -1)
@@ -167,6 +167,10 @@ main(int argc, char *argv[])
 	}
 	if (server_start() == -1)
 		goto abort;
+	if (daemonize && target == LOG_TARGET_STDERR) {
+		log_noticex("detached: logging to syslog from now on");
+		log_init(level, LOG_TARGET_SYSLOG);
+	}
 	priv_daemonize_done(dfd);
 	status = server_run();
 	cf = server.s_cfg;		/* a reload may have replaced it */

@@ -51,10 +51,11 @@ priv_daemonize(char *err, size_t errlen)
 	if (chdir("/") == -1) {
 		/* ignored: "/" always exists */
 	}
+	/* stderr stays until start-up is over, so that a failure says why
+	 * where the user ran us; priv_daemonize_done closes it. */
 	if ((fd = open("/dev/null", O_RDWR)) != -1) {
 		dup2(fd, STDIN_FILENO);
 		dup2(fd, STDOUT_FILENO);
-		dup2(fd, STDERR_FILENO);
 		if (fd > STDERR_FILENO)
 			close(fd);
 	}
@@ -64,8 +65,15 @@ priv_daemonize(char *err, size_t errlen)
 void
 priv_daemonize_done(int fd)
 {
+	int null;
+
 	if (fd == -1)
 		return;
+	if ((null = open("/dev/null", O_RDWR)) != -1) {
+		dup2(null, STDERR_FILENO);
+		if (null > STDERR_FILENO)
+			close(null);
+	}
 	while (write(fd, "0", 1) == -1 && errno == EINTR)
 		continue;
 	close(fd);

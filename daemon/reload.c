@@ -22,8 +22,11 @@ reload_match(struct config *old, const struct listener *nl,
 	struct listener	*l;
 	size_t		 i;
 
-	/* The same name first, then any unclaimed one on that address. */
+	/* The same name first, then any unclaimed one on that address; but
+	 * "port 0" is any free port, not an address: by name only. */
 	for (int pass = 0; pass < 2; pass++) {
+		if (pass == 1 && nl->l_family != AF_UNIX && nl->l_port == 0)
+			break;
 		i = 0;
 		TAILQ_FOREACH(l, &old->cf_listeners, l_entry) {
 			if (claimed[i] == NULL && listener_same_socket(l, nl) &&

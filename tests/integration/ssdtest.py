@@ -26,6 +26,7 @@ import signal
 import socket
 import struct
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -282,6 +283,19 @@ class DaemonExited(AssertionError):
 
 _live = set()           # started daemons not yet closed
 _live_lock = threading.Lock()
+_kill_hooks = set()     # callables ending daemons that are not our children
+
+
+def register_kill(fn):
+    """fn() ends a daemon that is not a child of ours (-D) by its PID:
+    run by kill_all() unless unregister_kill(fn) came first."""
+    with _live_lock:
+        _kill_hooks.add(fn)
+
+
+def unregister_kill(fn):
+    with _live_lock:
+        _kill_hooks.discard(fn)
 
 
 def kill_all():
@@ -289,8 +303,14 @@ def kill_all():
     runner's watchdog."""
     with _live_lock:
         procs = list(_live)
+        hooks = list(_kill_hooks)
     for p in procs:
         _kill_proc(p)
+    for fn in hooks:
+        try:
+            fn()
+        except Exception:
+            pass
 
 
 def _group_has_members(pgid):
@@ -356,6 +376,40 @@ def _rlimit_setter(rlimits):
     return setter
 
 
+# Socket activation the way systemd does it: the service's own process
+# finds its sockets at fds 3, 4, ... and LISTEN_PID set to its own pid,
+# which only the process itself can know.  subprocess cannot arrange that
+# (a preexec_fn's environment changes do not reach execve when env= is
+# given, and dup2 onto 3.. in the child would clobber whatever subprocess
+# keeps there): this launcher, exec'd in the child, moves the passed
+# sockets above the targets, then onto 3.., sets the variables named in
+# argv[2] to its pid, and execs the daemon, which keeps that pid.
+#   argv: -c LAUNCHER SRC_FDS(a,b,..) PID_VARS(X,Y,..) COMMAND...
+_LAUNCHER = r"""
+import fcntl, os, sys
+src = [int(x) for x in sys.argv[1].split(",") if x]
+pid_vars = [x for x in sys.argv[2].split(",") if x]
+high = [fcntl.fcntl(f, fcntl.F_DUPFD_CLOEXEC, 64 + len(src)) for f in src]
+for f in src:
+    os.close(f)
+for i, h in enumerate(high):
+    os.dup2(h, 3 + i, inheritable=True)
+    os.close(h)
+env = dict(os.environ)
+for k in pid_vars:
+    env[k] = str(os.getpid())
+os.execve(sys.argv[3], sys.argv[3:], env)
+"""
+
+
+def launcher_command(cmd, fds=(), pid_vars=()):
+    """cmd run through the launcher: fds (in this process; pass them as
+    pass_fds) become 3.., and each of pid_vars is set to the pid of the
+    process that runs cmd."""
+    return [sys.executable, "-I", "-S", "-c", _LAUNCHER,
+            ",".join(str(f) for f in fds), ",".join(pid_vars)] + list(cmd)
+
+
 def sanitizer_report(text):
     for marker in SANITIZER_MARKERS:
         if marker in text:
@@ -381,7 +435,7 @@ class Daemon:
 
     def __init__(self, conf, args=(), env=None, journal=False,
                  log_level="debug", ready=True, conf_name="sockserverd.conf",
-                 rlimits=None):
+                 rlimits=None, listen_fds=(), pid_env=()):
         self.dir = tempfile.mkdtemp(prefix="ssd-")
         self.uniq = "ssdtest-%d-%s" % (os.getpid(),
                                        os.path.basename(self.dir))
@@ -396,6 +450,11 @@ class Daemon:
         self.want_ready = ready
         # {resource.RLIMIT_*: (soft, hard)}, set in the child before exec
         self.rlimits = dict(rlimits or {})
+        # Socket activation: descriptors (of this process) the daemon gets
+        # at 3.., and variables set to its own pid (LISTEN_PID...).
+        self.listen_fds = [f if isinstance(f, int) else f.fileno()
+                           for f in listen_fds]
+        self.pid_env = tuple(pid_env)
         self.proc = None
         self.returncode = None
         self.messages = []          # every notify datagram, as text
@@ -447,12 +506,16 @@ class Daemon:
         (default: as given to the constructor)."""
         if ready is not None:
             self.want_ready = ready
+        cmd = self.command()
+        if self.listen_fds or self.pid_env:
+            cmd = launcher_command(cmd, self.listen_fds, self.pid_env)
         with open(self.log_path, "wb") as err, \
                 open(self.out_path, "wb") as out:
             self.proc = subprocess.Popen(
-                self.command(), stdin=subprocess.DEVNULL, stdout=out,
+                cmd, stdin=subprocess.DEVNULL, stdout=out,
                 stderr=err, env=self.environment(), cwd=self.dir,
                 close_fds=True, start_new_session=True,
+                pass_fds=self.listen_fds,
                 preexec_fn=_rlimit_setter(self.rlimits))
         with _live_lock:
             _live.add(self.proc)
@@ -535,6 +598,44 @@ class Daemon:
             select.select([self.notify], [], [], min(0.05, dl.remaining()))
         raise AssertionError("no READY=1 within %gs; log:\n%s"
                              % (timeout, log_tail(self.log())))
+
+    def rewrite(self, conf):
+        """Replaces the configuration file (placeholders expanded)."""
+        tmp = self.conf_path + ".new"
+        with open(tmp, "w") as f:
+            f.write(self.expand(conf))
+        os.replace(tmp, self.conf_path)
+
+    def reload(self, conf=None, timeout=READY_TIMEOUT):
+        """Rewrites the configuration if conf is given, sends SIGHUP and
+        waits for the READY=1 that ends the reload (whether it took or
+        not); re-reads the listeners' addresses from the log.  Returns the
+        notify lines that arrived meanwhile (RELOADING=1 ... READY=1)."""
+        if conf is not None:
+            self.rewrite(conf)
+        mark = len(self.notify_lines())
+        self.signal(signal.SIGHUP)
+        return self.wait_reloaded(mark, timeout)
+
+    def wait_reloaded(self, mark, timeout=READY_TIMEOUT):
+        """Waits for a READY=1 among the notify lines after the first
+        mark ones (mark = len(notify_lines()) before the SIGHUP): the
+        lines after mark; re-reads the listeners from the log."""
+        dl = Deadline(timeout)
+        for _ in range(MAX_ITER):
+            new = self.notify_lines()[mark:]
+            if "READY=1" in new:
+                # The reload's own STATUS= travels with its READY=1.
+                self.listeners = parse_listeners(self.log())
+                return new
+            if self.proc.poll() is not None or dl.expired():
+                break
+            select.select([self.notify], [], [], min(0.05, dl.remaining()))
+        raise AssertionError("no READY=1 after SIGHUP within %gs (exit "
+                             "status %s); got %r\nlog:\n%s"
+                             % (timeout, self.proc.poll(),
+                                self.notify_lines()[mark:],
+                                log_tail(self.log())))
 
     def signal(self, sig):
         if self.running():

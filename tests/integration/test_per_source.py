@@ -34,11 +34,19 @@ class PerSourceTests(DaemonTestCase):
             other = self.held(d, "e", bind=("127.0.0.2", 0))
             other.close()
         a.close()
-        # The slot comes back once the daemon has seen a leave.
-        wait_for(lambda: d.log_has(r"listener=e peer=\S+: (done|the "
-                                   r"client went away)"), 10,
-                 what="the first request to end")
-        self.held(d, "e").close()
+
+        # The slot comes back once the daemon has seen the first client
+        # leave (under fork: once it has reaped its process).
+        def served_again():
+            s = d.connect("e")
+            try:
+                send_all(s, b"again")
+                return recv_within(s) == b"again"
+            except OSError:
+                return False
+            finally:
+                s.close()
+        wait_for(served_again, 10, what="a slot to come back")
         b.close()
 
     def test_thread(self):
