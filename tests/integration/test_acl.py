@@ -81,6 +81,19 @@ class AclStreamTests(DaemonTestCase):
         self.assertServed(d, "allow6")
         self.assertRefused(d, "other6")
 
+    @skip_unless_ipv6
+    def test_v4_mapped_client_matches_ipv4_rules(self):
+        # A dual-stack listener sees 127.0.0.1 as ::ffff:127.0.0.1.
+        d = self.daemon(conf(
+            '{ name = "dual"; family = "inet6"; address = "::"; port = 0; '
+            'v6only = false; handler = "echo"; deny = [ "127.0.0.0/8" ]; }'))
+        port = d.listener("dual").port
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.assertTrue(closed_by_peer(s), "a v4-mapped client got in")
+        s.close()
+        d.wait_log(REFUSED % ("dual", r"\[::ffff:127\.0\.0\.1\]"))
+        self.assertServed(d, "dual")    # over ::1: not in the rule
+
     def test_refusals_do_not_block_the_listener(self):
         d = self.daemon(conf(listener_conf(
             "e", extra='deny = [ "127.0.0.1" ];'), listener_conf("ok")))
