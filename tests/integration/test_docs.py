@@ -5,7 +5,19 @@
   `sockserverd -h` prints (STYLE R11), and every option in it has an entry.
 - The three man pages are lint-clean (mandoc -Tlint -W warning; groff -ww).
 - conf/sockserverd.conf, conf/demo.conf, the examples of
-  sockserverd.conf(5) and the README's configuration pass `sockserverd -t`.
+  sockserverd.conf(5) and the README's configuration pass `sockserverd -t`;
+  the page's and the README's haproxy.cfg examples pass `haproxy -c` (where
+  HAProxy is installed), their Prometheus scrape configurations are valid
+  YAML that scrape a `status` listener of the same text.
+- Every compiled-in handler (`sockserverd -L`) has its entry under
+  COMPILED-IN HANDLERS of sockserverd.conf(5), is in the README and has a
+  listener in conf/sockserverd.conf; so do exec's options and variables
+  (from handlers/exec.c).  The Metrics subsection lists exactly the
+  families that daemon/stats.c renders, with every refusal reason and
+  histogram bound, and the status handler's Content-Type.
+- The README's "Behind a load balancer" has a complete haproxy.cfg with
+  2-3 `send-proxy-v2` servers, the matching `proxy_protocol = true`
+  listener, and the Prometheus scrape of the status listeners.
 - Every key of daemon/config.c's key tables has its `.It Ic KEY` entry in
   the right section of sockserverd.conf(5) and appears in the annotated
   conf/sockserverd.conf; and the page documents no key the code lacks.
@@ -13,9 +25,12 @@
   NAME and SYNOPSIS, and the page names no function the header lacks.
 - The README's Quick start is exactly two commands.
 - sockserverd(8) documents SIGHUP and every systemd variable, and says
-  nothing is "not yet" there; sockserverd.conf(5) has its RELOADING AND
+  nothing is "not yet" there, nor is any setting "not implemented" in
+  sockserverd.conf(5) or conf/sockserverd.conf; STANDARDS cite the PROXY
+  protocol and the Prometheus text format 0.0.4; sockserverd.conf(5) has its RELOADING AND
   PRIVILEGES section; the README has its "Running under systemd" section
-  and does not list reload, socket activation or the watchdog as coming.
+  and does not list reload, socket activation, the watchdog, exec, status
+  or the PROXY protocol as coming.
 - systemd/sockserverd.service.in has what STYLE R12 and issue 5 ask for;
   where systemd-analyze exists, it passes `systemd-analyze verify` (with
   the tree's binary and config in its paths), and `systemd-analyze
@@ -181,6 +196,73 @@ def check_config(text):
     return (r.returncode, r.stdout, r.stderr.replace(path, "FILE"))
 
 
+def block_kind(text):
+    """What a literal example is: "script" (#!), "haproxy" (a haproxy.cfg),
+    "prometheus" (a prometheus.yml) or "sockserverd" (libconfig)."""
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    if first.startswith("#!"):
+        return "script"
+    if re.match(r"(global|defaults|frontend|backend|listen)\b", first):
+        return "haproxy"
+    if re.match(r"scrape_configs\s*:", first):
+        return "prometheus"
+    return "sockserverd"
+
+
+def check_haproxy(test, text):
+    """text is a haproxy.cfg that HAProxy takes without a warning."""
+    test.assertRegex(text, r"(?m)^\s*server\s+\S+\s+\S+:\d+\s.*"
+                     r"\bsend-proxy(-v2)?\b", text)
+    if not shutil.which("haproxy"):
+        return
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "haproxy.cfg")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        r = run(["haproxy", "-c", "-f", path])
+    out = r.stdout + r.stderr
+    test.assertEqual(r.returncode, 0, out)
+    test.assertNotIn("WARNING", out)
+    test.assertNotIn("ALERT", out)
+
+
+def scrape_targets(test, text):
+    """The host:port targets of a prometheus.yml text, checked."""
+    try:
+        import yaml
+    except ImportError:
+        yaml = None
+    if yaml is None:
+        targets = re.findall(r'"([^"\s]+:\d+)"', text)
+        test.assertRegex(text, r"(?m)^\s*- job_name:")
+    else:
+        doc = yaml.safe_load(text)
+        test.assertIsInstance(doc, dict, text)
+        targets = []
+        for job in doc["scrape_configs"]:
+            test.assertIn("job_name", job)
+            test.assertEqual(job.get("metrics_path", "/metrics"),
+                             "/metrics")
+            for sc in job["static_configs"]:
+                targets += sc["targets"]
+    test.assertTrue(targets, text)
+    for t in targets:
+        test.assertRegex(t, r"^[^:]+:\d+$")
+    return targets
+
+
+def status_ports(text):
+    """Ports of the listeners with handler "status" in libconfig text."""
+    ports = set()
+    for m in re.finditer(r"\{[^{}]*\}", text):
+        g = m.group(0)
+        if re.search(r'handler\s*=\s*"status"', g):
+            p = re.search(r"port\s*=\s*(\d+)", g)
+            if p:
+                ports.add(p.group(1))
+    return ports
+
+
 class ShippedConfigsPass(unittest.TestCase):
     ok = (0, "configuration OK\n", "")
 
@@ -199,8 +281,29 @@ class ShippedConfigsPass(unittest.TestCase):
         blocks = re.findall(r"(?ms)^\.Bd -literal[^\n]*\n(.*?)^\.Ed$",
                             body)
         self.assertTrue(blocks, "sockserverd.conf(5) has no examples")
-        for i, block in enumerate(blocks):
-            text = block.replace("\\e", "\\")
+        texts = [b.replace("\\e", "\\") for b in blocks]
+        kinds = [block_kind(t) for t in texts]
+        for kind in ("haproxy", "prometheus"):
+            self.assertIn(kind, kinds, "sockserverd.conf(5): no %s "
+                          "example" % kind)
+        configs = "\n".join(t for t, k in zip(texts, kinds)
+                            if k == "sockserverd")
+        for i, (text, kind) in enumerate(zip(texts, kinds)):
+            if kind == "haproxy":
+                with self.subTest(example=i + 1, kind=kind):
+                    check_haproxy(self, text)
+                continue
+            if kind == "prometheus":
+                with self.subTest(example=i + 1, kind=kind):
+                    for t in scrape_targets(self, text):
+                        self.assertIn(t.rsplit(":", 1)[1],
+                                      status_ports(configs))
+                continue
+            if kind == "script":
+                with self.subTest(example=i + 1, kind=kind):
+                    r = run(["sh", "-n"], input=text)
+                    self.assertEqual(r.returncode, 0, r.stderr)
+                continue
             if not re.search(r"(?m)^\s*listeners\s*=", text):
                 # A fragment of global settings: give it a listener.
                 text += ('\nlisteners = ( { name = "x"; address = '
@@ -214,6 +317,16 @@ class ShippedConfigsPass(unittest.TestCase):
                       readme)
         self.assertIsNotNone(m, "README.md: no example under Configuration")
         self.assertEqual(check_config(m.group(1)), self.ok, m.group(1))
+
+
+    def test_readme_listener_blocks_pass_t(self):
+        blocks = [b for b in re.findall(r"(?ms)^```\w*\n(.*?)^```$",
+                                        read("README.md"))
+                  if re.search(r"(?m)^\s*listeners\s*=\s*\(", b)]
+        self.assertGreaterEqual(len(blocks), 3)
+        for i, block in enumerate(blocks):
+            with self.subTest(block=i + 1):
+                self.assertEqual(check_config(block), self.ok, block)
 
 
 class ReadmeQuickStart(unittest.TestCase):
@@ -281,10 +394,6 @@ class EveryKeyIsDocumented(unittest.TestCase):
                                  "conf/sockserverd.conf lacks " + key)
 
 
-if __name__ == "__main__":
-    unittest.main()
-
-
 def ev_entries(source, title):
     return set(re.findall(r"(?m)^\.It Ev (\w+)", mdoc_section(source, title)))
 
@@ -305,14 +414,16 @@ class SystemdInPages(unittest.TestCase):
                 self.assertIn(var, documented)
 
     def test_nothing_is_announced_as_missing(self):
-        # proxy_protocol is still refused, and sockserverd.conf(5) says so.
+        missing = ("not yet", "later version", "not implemented",
+                   "does not implement", "refused by this version",
+                   "this version refuses")
         phrases = {
-            "sockserverd.8.in": ("not yet", "later version",
-                                 "not implemented", "does not implement"),
-            "sockserverd.conf.5.in": ("not yet", "later version"),
+            ("man", "sockserverd.8.in"): missing,
+            ("man", "sockserverd.conf.5.in"): missing,
+            ("conf", "sockserverd.conf"): missing,
         }
         for page, these in phrases.items():
-            text = " ".join(read("man", page).split()).lower()
+            text = " ".join(read(*page).split()).lower()
             for phrase in these:
                 with self.subTest(page=page, phrase=phrase):
                     self.assertFalse(phrase in text, "%s says %r" %
@@ -351,13 +462,24 @@ class SystemdInPages(unittest.TestCase):
                      "sockserverd.socket", "1024"):
             with self.subTest(word=word):
                 self.assertIn(word, m.group(1))
-        coming = re.search(r"(?ms)^What is coming:\n(.*?)(?=^## |\Z)",
-                           readme)
-        self.assertIsNotNone(coming, "README.md: no 'What is coming:'")
-        for word in ("SIGHUP", "LISTEN_FDS", "WATCHDOG", "watchdog",
-                     "Socket activation", "Reloading"):
+        status = re.search(r"(?ms)^## Status\n(.*?)(?=^## |\Z)", readme)
+        self.assertIsNotNone(status, "README.md: no Status")
+        for word in ("SIGHUP", "LISTEN_FDS", "WATCHDOG_USEC", "`exec`",
+                     "`status`", "Prometheus", "proxy_protocol",
+                     "max_per_source", "allow"):
             with self.subTest(word=word):
-                self.assertNotIn(word, coming.group(1))
+                self.assertIn(word, status.group(1))
+        # Nothing that works may be announced as coming.
+        coming = re.search(r"(?ms)^What is coming:\n(.*?)(?=^## |^\S|\Z)",
+                           readme)
+        if coming is not None:
+            for word in ("SIGHUP", "LISTEN_FDS", "WATCHDOG", "watchdog",
+                         "Socket activation", "Reloading", "exec",
+                         "status", "Prometheus", "PROXY", "proxy_protocol",
+                         "max_per_source"):
+                with self.subTest(word=word):
+                    self.assertNotIn(word, coming.group(1))
+        self.assertNotIn("refused for now", readme)
 
 
 def unit_settings(text):
@@ -493,3 +615,154 @@ class SocketUnit(unittest.TestCase):
                 if re.fullmatch(r"\d+", unit["ListenStream"][0]):
                     # A bare port: systemd makes an inet6 socket.
                     self.assertRegex(conf, r'family\s*=\s*"inet6"')
+
+
+class HandlersAndMetricsDocumented(unittest.TestCase):
+    """sockserverd.conf(5), the README and the annotated configuration
+    against the handlers and counters of the code."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.page = read("man", "sockserverd.conf.5.in")
+        cls.handlers_sh = mdoc_section(cls.page, "COMPILED-IN HANDLERS")
+        m = re.search(r"(?ms)^\.Ss Metrics\n(.*?)(?=^\.S[sh] |\Z)",
+                      cls.handlers_sh)
+        cls.metrics = m.group(1) if m else ""
+        # C source with adjacent string literals joined.
+        cls.stats = re.sub(r'"\s*\n\s*"', "", read("daemon", "stats.c"))
+        cls.exec_c = read("handlers", "exec.c")
+
+    def builtins(self):
+        r = run([binary(), "-L"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        names = re.findall(r"(?m)^(\S+)\s+builtin\b", r.stdout)
+        self.assertTrue(names, r.stdout)
+        return names
+
+    def test_every_builtin_is_documented(self):
+        self.assertTrue(self.handlers_sh, "sockserverd.conf(5): no "
+                        "COMPILED-IN HANDLERS section")
+        items = set(re.findall(r"(?m)^\.It Ic (\w+)$", self.handlers_sh))
+        readme = read("README.md")
+        conf = read("conf", "sockserverd.conf")
+        for name in self.builtins():
+            with self.subTest(handler=name):
+                self.assertIn(name, items)
+                self.assertIn("`%s`" % name, readme)
+                self.assertRegex(conf, r'(?m)^\s*(\{.*)?handler = "%s";'
+                                 % re.escape(name))
+
+    def test_exec_options_and_variables(self):
+        options = re.findall(r'strcmp\(name, "(\w+)"\)', self.exec_c)
+        self.assertEqual(sorted(options), ["args", "env", "program"])
+        variables = re.findall(r'asprintf\(&env\[[^]]*\], "(\w+)=',
+                               self.exec_c)
+        self.assertIn("TCPREMOTEIP", variables)
+        items = set(re.findall(r"(?m)^\.It Ic (\w+)", self.handlers_sh))
+        evs = set(re.findall(r"(?m)^\.It Ev (\w+)", self.handlers_sh))
+        conf = read("conf", "sockserverd.conf")
+        for opt in options:
+            with self.subTest(option=opt):
+                self.assertIn(opt, items)
+                self.assertRegex(conf, r"(?m)^\s*#?\s*%s\s*[=(]" % opt)
+        for var in variables:
+            with self.subTest(variable=var):
+                self.assertIn(var, evs)
+                self.assertIn(var, conf)
+
+    def test_metrics_lists_every_family(self):
+        self.assertTrue(self.metrics, "sockserverd.conf(5): no .Ss Metrics")
+        families = set(re.findall(r'stats_family\(b, "(\w+)"', self.stats))
+        families |= set(re.findall(r"# TYPE sockserverd_(\w+)", self.stats))
+        families.discard("%s")
+        self.assertIn("request_duration_seconds", families)
+        self.assertIn("refused_total", families)
+        documented = set(re.findall(r"(?m)^\.It Li sockserverd_(\w+)",
+                                    self.metrics))
+        self.assertEqual(sorted(documented), sorted(families))
+        readme = read("README.md")
+        for fam in ("requests_total", "refused_total",
+                    "request_duration_seconds"):
+            self.assertIn("sockserverd_" + fam, readme)
+
+    def test_metrics_reasons_and_buckets(self):
+        reasons = re.findall(r'reason=\\"(\w+)\\"', self.stats)
+        self.assertEqual(len(reasons), 4, reasons)
+        for reason in reasons:
+            with self.subTest(reason=reason):
+                self.assertRegex(self.metrics, r"(?m)^\.It Ql %s$" % reason)
+                self.assertIn("`%s`" % reason, read("README.md"))
+        m = re.search(r"stats_bounds\[[A-Z_]*\]\s*=\s*\{([^}]*)\}",
+                      self.stats)
+        self.assertIsNotNone(m, "daemon/stats.c: no stats_bounds")
+        for bound in [b.strip() for b in m.group(1).split(",")] + ["+Inf"]:
+            label = bound if bound == "+Inf" else "%g" % float(bound)
+            with self.subTest(le=label):
+                self.assertIn("\\(dq%s\\(dq" % label, self.metrics)
+
+    def test_status_content_type(self):
+        m = re.search(r'Content-Type: ([^\\"]+)\\r\\n',
+                      re.sub(r'"\s*\n\s*"', "", read("handlers",
+                                                     "status.c")))
+        self.assertIsNotNone(m, "handlers/status.c: no Content-Type")
+        self.assertIn("Content-Type: " + m.group(1), self.handlers_sh)
+        self.assertIn("HTTP/1.0 200 OK", self.handlers_sh)
+
+    def test_standards(self):
+        for page in ("sockserverd.8.in", "sockserverd.conf.5.in"):
+            body = mdoc_section(read("man", page), "STANDARDS")
+            with self.subTest(page=page):
+                self.assertIn("The PROXY protocol", body)
+                self.assertIn("version 0.0.4", body)
+
+
+class ReadmeLoadBalancer(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        m = re.search(r"(?ms)^## Behind a load balancer\n(.*?)(?=^## |\Z)",
+                      read("README.md"))
+        cls.text = m.group(1) if m else ""
+        cls.blocks = re.findall(r"(?ms)^```\w*\n(.*?)^```$", cls.text)
+
+    def kind(self, kind):
+        found = [b for b in self.blocks if block_kind(b) == kind]
+        self.assertTrue(found, "Behind a load balancer: no %s block" % kind)
+        return found
+
+    def test_section(self):
+        self.assertTrue(self.text, "README.md: no Behind a load balancer")
+        for word in ("send-proxy-v2", "proxy_protocol = true", "allow",
+                     "deny", "max_per_source", "/metrics", "LOCAL",
+                     "firewall"):
+            with self.subTest(word=word):
+                self.assertIn(word, self.text)
+
+    def test_haproxy_and_listener_match(self):
+        cfg, = self.kind("haproxy")
+        check_haproxy(self, cfg)
+        servers = re.findall(r"(?m)^\s*server\s+\S+\s+(\S+):(\d+)\s+(.*)$",
+                             cfg)
+        self.assertIn(len(servers), (2, 3), servers)
+        for host, port, rest in servers:
+            self.assertIn("send-proxy-v2", rest.split())
+        confs = [b for b in self.kind("sockserverd")
+                 if re.search(r"(?m)^\s*listeners\s*=", b)]
+        self.assertEqual(len(confs), 1, confs)
+        self.assertEqual(check_config(confs[0]), ShippedConfigsPass.ok,
+                         confs[0])
+        lb = [g for g in re.findall(r"\{[^{}]*\}", confs[0])
+              if re.search(r"proxy_protocol\s*=\s*true", g)]
+        self.assertEqual(len(lb), 1, confs[0])
+        addr = re.search(r'address\s*=\s*"([^"]+)"', lb[0]).group(1)
+        port = re.search(r"port\s*=\s*(\d+)", lb[0]).group(1)
+        self.assertIn((addr, port), [(h, p) for h, p, _ in servers])
+        targets = scrape_targets(self, self.kind("prometheus")[0])
+        self.assertEqual(len(targets), len(servers))
+        for t in targets:
+            self.assertIn(t.rsplit(":", 1)[1], status_ports(confs[0]))
+            self.assertIn(t.rsplit(":", 1)[0], [h for h, _, _ in servers])
+
+
+if __name__ == "__main__":
+    unittest.main()
