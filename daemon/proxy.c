@@ -17,35 +17,90 @@
 #define PROXY_V2_SIG	"\r\n\r\n\0\r\nQUIT\n"
 #define PROXY_V2_SIGLEN	12
 
-/* Buffers at least need bytes of the connection (more may come: they
- * stay buffered for the handler); -1 at EOF or error. */
-static int
-proxy_fill(struct ssd_request *rq, size_t need)
-{
-	size_t	 cap = need > REQUEST_BUFSIZE ? need : REQUEST_BUFSIZE;
-	ssize_t	 n;
+/* The longest header taken: v2 with TLVs up to this size. */
+#define PROXY_MAX	1024
 
-	if (rq->rq_cap < cap) {
-		rq->rq_buf = xreallocarray(rq->rq_buf, cap, 1);
-		rq->rq_cap = cap;
-	}
-	while (rq->rq_len - rq->rq_off < need) {
-		if (rq->rq_off > 0) {
-			memmove(rq->rq_buf, rq->rq_buf + rq->rq_off,
-			    rq->rq_len - rq->rq_off);
-			rq->rq_len -= rq->rq_off;
-			rq->rq_off = 0;
-		}
-		n = request_read_raw(rq, rq->rq_buf + rq->rq_len,
-		    rq->rq_cap - rq->rq_len);
-		if (n <= 0) {
-			if (n == 0)
-				errno = ECONNRESET;
+/*
+ * Takes the header off the connection and nothing more: the bytes after
+ * it belong to the handler, which may be a program reading the socket
+ * itself (exec).  Peeks at what has arrived, consumes only what is known
+ * to be header, and waits for the rest.  Returns its length, or -1 with
+ * err set.
+ */
+static ssize_t
+proxy_take(struct ssd_request *rq, unsigned char *hdr, char *err,
+    size_t errlen)
+{
+	unsigned char	 peek[PROXY_MAX];
+	size_t		 have = 0, end = 0;
+	ssize_t		 n;
+
+	while (end == 0 || have < end) {
+		size_t want = (end != 0 ? end : PROXY_MAX) - have, take, i;
+
+		n = recv(rq->rq_fd, peek, want, MSG_PEEK | MSG_DONTWAIT);
+		if (n == 0) {
+			snprintf(err, errlen, have == 0 ? "no PROXY header: "
+			    "the connection ended" : "connection ended "
+			    "inside the PROXY header");
 			return -1;
 		}
-		rq->rq_len += (size_t)n;
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if ((errno == EAGAIN || errno == EWOULDBLOCK) &&
+			    rq->rq_wait(rq, rq->rq_fd, POLLIN) == 0)
+				continue;
+			snprintf(err, errlen, "%s PROXY header: %s",
+			    have == 0 ? "no" : "incomplete",
+			    errno == ETIMEDOUT ? "timed out" : strerror(errno));
+			return -1;
+		}
+		take = (size_t)n;
+		memcpy(hdr + have, peek, take);
+		/* Which kind, and where it ends, as soon as that shows. */
+		if (have + take >= 5 && memcmp(hdr, "PROXY", 5) == 0) {
+			for (i = have > 0 ? have - 1 : 0; i + 1 < have + take;
+			    i++)
+				if (hdr[i] == '\r' && hdr[i + 1] == '\n') {
+					end = i + 2;
+					break;
+				}
+			if (end > PROXY_V1_MAX ||
+			    (end == 0 && have + take >= PROXY_V1_MAX)) {
+				snprintf(err, errlen, "PROXY v1 header longer "
+				    "than %d bytes", PROXY_V1_MAX);
+				return -1;
+			}
+		} else if (have + take >= PROXY_V2_SIGLEN &&
+		    memcmp(hdr, PROXY_V2_SIG, PROXY_V2_SIGLEN) == 0) {
+			if (have + take >= 16) {
+				end = 16 + ((size_t)hdr[14] << 8 | hdr[15]);
+				if (end > PROXY_MAX) {
+					snprintf(err, errlen, "PROXY v2 header "
+					    "of %zu bytes is too long", end);
+					return -1;
+				}
+			}
+		} else if (memcmp(hdr, "PROXY", have + take < 5 ?
+		    have + take : 5) != 0 && memcmp(hdr, PROXY_V2_SIG,
+		    have + take < PROXY_V2_SIGLEN ? have + take :
+		    PROXY_V2_SIGLEN) != 0) {
+			snprintf(err, errlen, "no PROXY header");
+			return -1;
+		}
+		if (end != 0 && have + take > end)
+			take = end - have;
+		/* Consume exactly what is header: it has arrived already. */
+		if (recv(rq->rq_fd, peek, take, MSG_DONTWAIT) != (ssize_t)take) {
+			snprintf(err, errlen, "reading the PROXY header: %s",
+			    strerror(errno));
+			return -1;
+		}
+		stats_add(&rq->rq_stats->s_bytes_in, take);
+		have += take;
 	}
-	return 0;
+	return (ssize_t)have;
 }
 
 static int
@@ -76,41 +131,16 @@ proxy_set_peer(struct ssd_request *rq, int family, const void *addr,
 }
 
 static int
-proxy_v1(struct ssd_request *rq, char *err, size_t errlen)
+proxy_v1(struct ssd_request *rq, const unsigned char *hdr, size_t len,
+    char *err, size_t errlen)
 {
 	char		 line[PROXY_V1_MAX + 1], *f[6], *save, *end;
-	const char	*eol = NULL;
 	unsigned char	 a[16];
 	unsigned long	 port;
-	size_t		 len;
 	int		 n = 0, family;
 
-	for (len = 0; eol == NULL; ) {
-		const char *b = rq->rq_buf + rq->rq_off;
-		size_t have = rq->rq_len - rq->rq_off;
-
-		for (; len + 1 < have && len + 2 <= PROXY_V1_MAX; len++)
-			if (b[len] == '\r' && b[len + 1] == '\n') {
-				eol = b + len + 2;
-				break;
-			}
-		if (eol != NULL)
-			break;
-		if (len + 2 > PROXY_V1_MAX) {
-			snprintf(err, errlen, "PROXY v1 header longer than %d "
-			    "bytes", PROXY_V1_MAX);
-			return -1;
-		}
-		if (proxy_fill(rq, have + 1) == -1) {
-			snprintf(err, errlen, "connection ended inside the "
-			    "PROXY header: %s", strerror(errno));
-			return -1;
-		}
-	}
-	len += 2;
-	memcpy(line, rq->rq_buf + rq->rq_off, len - 2);
+	memcpy(line, hdr, len - 2);
 	line[len - 2] = '\0';
-	rq->rq_off += len;
 	for (char *p = strtok_r(line, " ", &save); p != NULL && n < 6;
 	    p = strtok_r(NULL, " ", &save))
 		f[n++] = p;
@@ -134,28 +164,18 @@ proxy_v1(struct ssd_request *rq, char *err, size_t errlen)
 }
 
 static int
-proxy_v2(struct ssd_request *rq, char *err, size_t errlen)
+proxy_v2(struct ssd_request *rq, const unsigned char *h, size_t len,
+    char *err, size_t errlen)
 {
-	const unsigned char	*h;
-	size_t			 len;
-	uint16_t		 port;
-	int			 cmd, fam;
+	uint16_t	 port;
+	int		 cmd = h[12] & 0x0f, fam = h[13];
 
-	if (proxy_fill(rq, 16) == -1)
-		goto short_read;
-	h = (const unsigned char *)rq->rq_buf + rq->rq_off;
-	len = (size_t)h[14] << 8 | h[15];
+	len -= 16;
 	if ((h[12] & 0xf0) != 0x20) {
 		snprintf(err, errlen, "PROXY v2 header of version %d",
 		    h[12] >> 4);
 		return -1;
 	}
-	if (proxy_fill(rq, 16 + len) == -1)
-		goto short_read;
-	h = (const unsigned char *)rq->rq_buf + rq->rq_off;
-	cmd = h[12] & 0x0f;
-	fam = h[13];
-	rq->rq_off += 16 + len;
 	if (cmd == 0x0)
 		return 0;	/* LOCAL: a health check of the proxy's own */
 	if (cmd != 0x1) {
@@ -175,25 +195,17 @@ proxy_v2(struct ssd_request *rq, char *err, size_t errlen)
 	snprintf(err, errlen, "PROXY v2 address family 0x%02x not supported",
 	    fam);
 	return -1;
-short_read:
-	snprintf(err, errlen, "connection ended inside the PROXY header: %s",
-	    strerror(errno));
-	return -1;
 }
 
 int
 proxy_read(struct ssd_request *rq, char *err, size_t errlen)
 {
-	if (proxy_fill(rq, 5) == -1) {
-		snprintf(err, errlen, "no PROXY header: %s",
-		    errno == ETIMEDOUT ? "timed out" : strerror(errno));
+	unsigned char	 hdr[PROXY_MAX];
+	ssize_t		 len;
+
+	if ((len = proxy_take(rq, hdr, err, errlen)) == -1)
 		return -1;
-	}
-	if (memcmp(rq->rq_buf + rq->rq_off, "PROXY", 5) == 0)
-		return proxy_v1(rq, err, errlen);
-	if (proxy_fill(rq, PROXY_V2_SIGLEN) == 0 &&
-	    memcmp(rq->rq_buf + rq->rq_off, PROXY_V2_SIG, PROXY_V2_SIGLEN) == 0)
-		return proxy_v2(rq, err, errlen);
-	snprintf(err, errlen, "no PROXY header");
-	return -1;
+	if (memcmp(hdr, "PROXY", 5) == 0)
+		return proxy_v1(rq, hdr, (size_t)len, err, errlen);
+	return proxy_v2(rq, hdr, (size_t)len, err, errlen);
 }

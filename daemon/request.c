@@ -232,7 +232,16 @@ request_wait_poll(struct ssd_request *rq, int fd, short events)
 			/* Long timeouts are waited for in slices poll takes. */
 			ms = left > 86400 ? 86400000 : (int)ceil(left * 1000);
 		}
+		/* A cut shuts the connection down, which wakes a poll on it;
+		 * waiting on another descriptor, look at the flag now and
+		 * then instead. */
+		if (fd != rq->rq_fd && (ms == -1 || ms > 200))
+			ms = 200;
 		rc = poll(&pfd, 1, ms);
+		if (atomic_load(&rq->rq_cut)) {
+			errno = ECONNABORTED;
+			return -1;
+		}
 		if (rc > 0)
 			return 0;
 		if (rc == -1 && errno != EINTR)
@@ -332,6 +341,8 @@ ssd_readline(struct ssd_request *rq, char *buf, size_t size)
 		memcpy(buf + got, rq->rq_buf + rq->rq_off, take);
 		rq->rq_off += take;
 		got += take;
+		if (rq->rq_type == SOCK_DGRAM)
+			stats_add(&rq->rq_stats->s_bytes_in, take);
 		if (nl != NULL)
 			break;
 	}
@@ -495,6 +506,14 @@ ssd_waitpid(struct ssd_request *rq, pid_t pid, int *status)
 		rq->rq_timedout = false;
 		if (rc == 0)
 			break;
+		if (errno == ECONNABORTED) {
+			/* The stop's deadline passed: the program goes now,
+			 * it must not outlive the daemon. */
+			ssd_log(rq, LOG_NOTICE, "process %d cut: sending "
+			    "SIGKILL", (int)pid);
+			kill(pid, SIGKILL);
+			break;
+		}
 		if (errno != ETIMEDOUT)
 			goto done;
 		if (sig == 0 && (idle = request_idle_seconds(rq)) >= 0 &&

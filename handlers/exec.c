@@ -10,12 +10,15 @@
  * connection stays silent for the listener's timeout is ended.  Its exit
  * status is logged.  Stream listeners only.
  */
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,8 +57,10 @@ exec_init(void **instance, const config_setting_t *options)
 {
 	const config_setting_t	*s;
 	struct exec_conf	*x;
+	struct stat		 st;
 	int			 n;
 
+	errno = 0;
 	s = options != NULL ? config_setting_get_member(options, "program") :
 	    NULL;
 	if (s == NULL || config_setting_type(s) != CONFIG_TYPE_STRING ||
@@ -64,9 +69,12 @@ exec_init(void **instance, const config_setting_t *options)
 		    "options.program, the absolute path of a program");
 		return -1;
 	}
-	if (access(config_setting_get_string(s), X_OK) == -1) {
+	if (access(config_setting_get_string(s), X_OK) == -1 ||
+	    stat(config_setting_get_string(s), &st) == -1 ||
+	    !S_ISREG(st.st_mode)) {
 		ssd_option_error(s, "program %s: %s",
-		    config_setting_get_string(s), strerror(errno));
+		    config_setting_get_string(s), errno != 0 ?
+		    strerror(errno) : "not a regular file");
 		return -1;
 	}
 	if ((x = calloc(1, sizeof(*x))) == NULL ||
@@ -255,6 +263,9 @@ exec_handle(struct ssd_request *rq)
 	}
 	pid = fork();
 	if (pid == 0) {
+		/* Not outliving the process that waits for it: a daemon
+		 * stopped by force takes its programs along. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (dup2(fd, STDIN_FILENO) == -1 ||
 		    dup2(fd, STDOUT_FILENO) == -1)
 			_exit(127);

@@ -80,14 +80,14 @@ void	 ssd_option_error(const config_setting_t *, const char *fmt, ...)
 /* Extensions beyond SPEC (ABI 1). */
 /* SOCK_STREAM or SOCK_DGRAM: the listener's socket type */
 int	 ssd_socktype(const struct ssd_request *);
-/* Writes the daemon's counters to the request: a plain-text summary
- * naming every listener, or the Prometheus text exposition format.
- * Returns as ssd_write.  For the status handler. */
 /* Waits for child process pid to end, without holding up other requests
  * (under the event model too), and stores its wait status.  If the
  * connection stays silent in both directions for the listener's timeout
  * (TCP), the process gets SIGTERM, then SIGKILL.  0, or -1 with errno. */
 int	 ssd_waitpid(struct ssd_request *, pid_t pid, int *status);
+/* Writes the daemon's counters to the request: a plain-text summary
+ * naming every listener, or the Prometheus text exposition format.
+ * Returns as ssd_write.  For the status handler. */
 #define SSD_STATS_TEXT		0
 #define SSD_STATS_PROMETHEUS	1
 int	 ssd_write_stats(struct ssd_request *, int format);

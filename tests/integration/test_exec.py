@@ -108,6 +108,50 @@ class ExecTests(DaemonTestCase):
                              b"still here")
         s.close()
 
+    def check_stop_ends_the_program(self, model):
+        d = self.daemon(conf(model_conf(
+            "slp", model, handler="exec",
+            extra='timeout = 0; options = { program = "/bin/sleep"; '
+                  'args = [ "sleep", "60" ]; };'),
+            globals_="shutdown_timeout = 0.3;"))
+        s = d.connect("slp")
+        wait_for(lambda: self.sleepers(d) > 0, 10, what="sleep to run")
+        self.assertEqual(d.stop(), 0)
+        s.close()
+        wait_for(lambda: self.sleepers(d) == 0, 10,
+                 what="the program to be gone after the stop")
+
+    def sleepers(self, d):
+        """Live processes running /bin/sleep 60 in the daemon's session."""
+        n = 0
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open("/proc/%s/cmdline" % pid, "rb") as f:
+                    cmd = f.read()
+                with open("/proc/%s/stat" % pid) as f:
+                    st = f.read()
+            except OSError:
+                continue
+            if cmd == b"sleep\x0060\x00" and \
+                    st[st.rfind(")") + 2] != "Z" and \
+                    st[st.rfind(")") + 2:].split()[3] == str(d.pid):
+                n += 1
+        return n
+
+    def test_stop_ends_the_program_sync(self):
+        self.check_stop_ends_the_program("sync")
+
+    def test_stop_ends_the_program_thread(self):
+        self.check_stop_ends_the_program("thread")
+
+    def test_stop_ends_the_program_fork(self):
+        self.check_stop_ends_the_program("fork")
+
+    def test_stop_ends_the_program_event(self):
+        self.check_stop_ends_the_program("event")
+
     def test_bad_options_are_config_errors(self):
         for opts, msg in (
                 ("", r"exec needs options\.program"),

@@ -16,7 +16,8 @@ import unittest
 
 from ssdtest import (HAVE_127_0_0_2, DaemonTestCase, closed_by_peer, conf,
                      connect_to, free_port, listener_conf, model_conf,
-                     plugin_dir, recv_within, send_all, wait_for)
+                     plugin_dir, recv_until_eof, recv_within, send_all,
+                     wait_for)
 
 V2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
 
@@ -130,6 +131,22 @@ class ProxyHeaderTests(DaemonTestCase):
                       self.greeting(d, "p", b"PROXY TCP4 198.51.100.2 "
                                     b"10.0.0.1 1002 80\r\n"))
         a.close()
+
+    def test_bytes_after_the_header_reach_a_program(self):
+        # exec's program reads the socket itself: the daemon must take
+        # the header and not one byte more, even when they come together.
+        d = self.daemon(conf(model_conf(
+            "c", "event", handler="exec",
+            extra='proxy_protocol = true; '
+                  'options = { program = "/bin/cat"; };')))
+        for hdr in (b"PROXY TCP4 192.0.2.7 10.0.0.1 5555 80\r\n",
+                    v2_header("198.51.100.9", 4444)):
+            for _ in range(10):
+                s = d.connect("c")
+                send_all(s, hdr + b"first bytes\n")
+                s.shutdown(socket.SHUT_WR)
+                self.assertEqual(recv_until_eof(s), b"first bytes\n")
+                s.close()
 
     def test_per_source_with_proxy_under_fork_is_a_config_error(self):
         from ssdtest import run_binary
