@@ -171,6 +171,9 @@ bool	loader_name_is_valid(const char *);
 const struct ssd_handler *loader_open(const char *spec,
 	    const char *handler_dir, void **dl_r, char *err, size_t errlen);
 void	loader_close(void *dl);
+/* Removes the private names a loading process pid left behind (it died
+ * inside dlopen). */
+void	loader_private_cleanup(pid_t pid);
 /* true if spec names a builtin or an existing plugin file; else err */
 bool	loader_exists(const char *spec, const char *handler_dir, char *err,
 	    size_t errlen);

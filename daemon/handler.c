@@ -127,6 +127,8 @@ handler_probe(struct listener *l, struct diag *d)
 	buf[len] = '\0';
 	while (waitpid(pid, &st, 0) == -1 && errno == EINTR)
 		continue;
+	if (WIFSIGNALED(st))
+		loader_private_cleanup(pid);
 	for (char *line = buf, *nl; *line != '\0'; line = nl) {
 		if ((nl = strchr(line, '\n')) != NULL)
 			*nl++ = '\0';

@@ -112,8 +112,10 @@ loader_dlopen_fresh(const char *path, char *err, size_t errlen)
 	char		 dir[PATH_MAX], link[PATH_MAX + 64], *abs;
 	void		*dl = NULL;
 
-	snprintf(dir, sizeof(dir), "%s/sockserverd-plugin.XXXXXX",
-	    tmp != NULL && tmp[0] == '/' ? tmp : "/tmp");
+	/* Named after this process, so that what a loading crash leaves
+	 * behind can be found and removed (loader_private_cleanup). */
+	snprintf(dir, sizeof(dir), "%s/sockserverd-plugin.%ld.XXXXXX",
+	    tmp != NULL && tmp[0] == '/' ? tmp : "/tmp", (long)getpid());
 	if ((abs = realpath(path, NULL)) == NULL || mkdtemp(dir) == NULL) {
 		snprintf(err, errlen, "%s: cannot load a new copy: %s", path,
 		    strerror(errno));
@@ -251,6 +253,40 @@ loader_open(const char *spec, const char *handler_dir, void **dl_r,
 	h = loader_dlopen(path, dl_r, err, errlen);
 	free(path);
 	return h;
+}
+
+void
+loader_private_cleanup(pid_t pid)
+{
+	const char	*tmp = getenv("TMPDIR");
+	char		 prefix[64], path[PATH_MAX];
+	struct dirent	*de, *fe;
+	DIR		*d, *sub;
+
+	if (tmp == NULL || tmp[0] != '/')
+		tmp = "/tmp";
+	snprintf(prefix, sizeof(prefix), "sockserverd-plugin.%ld.",
+	    (long)pid);
+	if ((d = opendir(tmp)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, prefix, strlen(prefix)) != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", tmp, de->d_name);
+		if ((sub = opendir(path)) != NULL) {
+			while ((fe = readdir(sub)) != NULL)
+				if (fe->d_name[0] != '.') {
+					char f[PATH_MAX + 256];
+
+					snprintf(f, sizeof(f), "%s/%s", path,
+					    fe->d_name);
+					unlink(f);
+				}
+			closedir(sub);
+		}
+		rmdir(path);
+	}
+	closedir(d);
 }
 
 void
