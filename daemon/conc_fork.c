@@ -78,6 +78,7 @@ conc_fork_child_main(struct ssd_request *rq, pid_t parent)
 			close(fd);
 	}
 	rq->rq_fd = keep;
+	request_set_blocking(rq);
 	request_run(rq);
 	_exit(0);
 }

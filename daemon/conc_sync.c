@@ -36,6 +36,7 @@ conc_sync_main(void *arg)
 		rq = s->s_next;
 		s->s_next = NULL;
 		pthread_mutex_unlock(&s->s_mtx);
+		request_set_blocking(rq);
 		request_run(rq);
 		server_request_done(rq);
 		pthread_mutex_lock(&s->s_mtx);

@@ -17,6 +17,7 @@ conc_thread_main(void *arg)
 {
 	struct ssd_request *rq = arg;
 
+	request_set_blocking(rq);
 	request_run(rq);
 	server_request_done(rq);
 	return NULL;

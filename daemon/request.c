@@ -14,6 +14,8 @@
 #include <signal.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/time.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -183,6 +185,42 @@ request_run(struct ssd_request *rq)
 		ssd_log(rq, LOG_DEBUG, "done");
 }
 
+void
+request_set_blocking(struct ssd_request *rq)
+{
+	struct timeval	 tv;
+	int		 fl;
+
+	if (rq->rq_type != SOCK_STREAM ||
+	    (fl = fcntl(rq->rq_fd, F_GETFL)) == -1 ||
+	    fcntl(rq->rq_fd, F_SETFL, fl & ~O_NONBLOCK) == -1)
+		return;
+	if (rq->rq_timeout > 0) {
+		tv.tv_sec = (time_t)rq->rq_timeout;
+		tv.tv_usec = (suseconds_t)((rq->rq_timeout - (double)tv.tv_sec) *
+		    1e6);
+		if (tv.tv_sec == 0 && tv.tv_usec == 0)
+			tv.tv_usec = 1;
+		if (setsockopt(rq->rq_fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
+		    sizeof(tv)) == -1 || setsockopt(rq->rq_fd, SOL_SOCKET,
+		    SO_SNDTIMEO, &tv, sizeof(tv)) == -1) {
+			/* Without the timeouts, stay non-blocking. */
+			fcntl(rq->rq_fd, F_SETFL, fl);
+			return;
+		}
+	}
+	rq->rq_blocking = true;
+}
+
+/* A blocking socket's SO_RCVTIMEO/SO_SNDTIMEO ran out. */
+static int
+request_timed_out(struct ssd_request *rq)
+{
+	rq->rq_timedout = true;
+	errno = ETIMEDOUT;
+	return -1;
+}
+
 /* Remembers that the client went away, for the end-of-request log. */
 static void
 request_io_failed(struct ssd_request *rq)
@@ -256,7 +294,8 @@ request_read_raw(struct ssd_request *rq, void *buf, size_t len)
 	ssize_t n;
 
 	/* The last read drained the socket: the next would say EAGAIN. */
-	if (rq->rq_drained && rq->rq_wait(rq, rq->rq_fd, POLLIN) == -1)
+	if (rq->rq_drained && !rq->rq_blocking &&
+	    rq->rq_wait(rq, rq->rq_fd, POLLIN) == -1)
 		return -1;
 	for (;;) {
 		if (atomic_load(&rq->rq_cut)) {
@@ -272,6 +311,9 @@ request_read_raw(struct ssd_request *rq, void *buf, size_t len)
 		}
 		if (errno == EINTR)
 			continue;
+		if (rq->rq_blocking && (errno == EAGAIN ||
+		    errno == EWOULDBLOCK))
+			return request_timed_out(rq);
 		if (errno != EAGAIN && errno != EWOULDBLOCK) {
 			request_io_failed(rq);
 			return -1;
@@ -391,6 +433,9 @@ ssd_write(struct ssd_request *rq, const void *buf, size_t len)
 		}
 		if (errno == EINTR)
 			continue;
+		if (rq->rq_blocking && (errno == EAGAIN ||
+		    errno == EWOULDBLOCK))
+			return request_timed_out(rq);
 		if (errno != EAGAIN && errno != EWOULDBLOCK) {
 			request_io_failed(rq);
 			return -1;

@@ -98,6 +98,7 @@ struct ssd_request {
 	bool			 rq_timedout;
 	bool			 rq_peer_gone;	/* ECONNRESET or EPIPE seen */
 	bool			 rq_drained;	/* last read was short */
+	bool			 rq_blocking;	/* blocking socket, SO_*TIMEO */
 	bool			 rq_source_counted;	/* max_per_source */
 	/* stream: buffered input of ssd_readline; dgram: the datagram */
 	char			*rq_buf;
@@ -143,6 +144,10 @@ int	proxy_read(struct ssd_request *, char *err, size_t errlen);
 
 /* blocking models' rq_wait: poll(2) bounded by the listener's timeout */
 int	request_wait_poll(struct ssd_request *, int fd, short events);
+/* For the models that give a request a thread or a process of its own:
+ * a blocking connection whose SO_RCVTIMEO/SO_SNDTIMEO is the listener's
+ * timeout, so that each read or write is one system call, no poll. */
+void	request_set_blocking(struct ssd_request *);
 /* marks rq cut and shuts its connection down, so blocked I/O fails */
 void	request_cut(struct ssd_request *);
 

@@ -13,6 +13,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 
 #include <arpa/inet.h>
@@ -244,6 +245,8 @@ exec_handle(struct ssd_request *rq)
 	const struct exec_conf	*x = ssd_instance(rq);
 	char			**env;
 	size_t			 nenv;
+	struct timeval		 rcv, snd, none = { 0, 0 };
+	socklen_t		 tvlen;
 	int			 fd = ssd_fd(rq), fl, st, rc;
 	pid_t			 pid;
 
@@ -255,12 +258,21 @@ exec_handle(struct ssd_request *rq)
 	 * functions before execve (the daemon may have threads). */
 	if ((env = exec_environ(x, rq, &nenv)) == NULL)
 		return -1;
-	/* The program gets a blocking socket, as from inetd. */
+	/* The program gets a blocking socket without I/O timeouts, as from
+	 * inetd: its silence is watched from here (ssd_waitpid). */
 	if ((fl = fcntl(fd, F_GETFL)) == -1 ||
 	    fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == -1) {
 		exec_environ_free(env, nenv);
 		return -1;
 	}
+	tvlen = sizeof(rcv);
+	if (getsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &rcv, &tvlen) == -1 ||
+	    getsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &snd, &tvlen) == -1) {
+		memset(&rcv, 0, sizeof(rcv));
+		memset(&snd, 0, sizeof(snd));
+	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof(none));
 	pid = fork();
 	if (pid == 0) {
 		/* Not outliving the process that waits for it: a daemon
@@ -276,12 +288,16 @@ exec_handle(struct ssd_request *rq)
 	if (pid == -1) {
 		ssd_log(rq, LOG_ERR, "fork: %s", strerror(errno));
 		fcntl(fd, F_SETFL, fl);
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &rcv, sizeof(rcv));
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &snd, sizeof(snd));
 		return -1;
 	}
 	/* The flag belongs to the connection, which the program shares:
 	 * back to non-blocking only once it is gone. */
 	rc = ssd_waitpid(rq, pid, &st);
 	fcntl(fd, F_SETFL, fl);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &rcv, sizeof(rcv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &snd, sizeof(snd));
 	if (rc == -1) {
 		ssd_log(rq, LOG_ERR, "waiting for %s: %s", x->program,
 		    strerror(errno));
