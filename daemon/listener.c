@@ -94,6 +94,7 @@ listener_run_new(struct listener *l, int fd)
 	atomic_init(&r->r_share->s_active, 0);
 	r->r_share->s_refs = 1;
 	r->r_share->s_sources = source_table_new();
+	r->r_share->s_owner = r;
 	switch (l->l_model) {
 	case CONC_SYNC:
 		r->r_ops = &conc_sync_ops;
@@ -356,7 +357,8 @@ listener_close(struct listener *l)
 	/* A model with loops of its own closes the socket once they let go
 	 * of it; datagram requests reply through it: keep it until idle. */
 	if (r->r_ops->close == NULL && r->r_fd != -1 &&
-	    (l->l_type == SOCK_STREAM || atomic_load(&r->r_active) == 0)) {
+	    (l->l_type == SOCK_STREAM ||
+	    atomic_load(&r->r_share->s_active) == 0)) {
 		close(r->r_fd);
 		r->r_fd = -1;
 	}
@@ -392,6 +394,7 @@ listener_adopt(struct listener *l, struct listener *from)
 	free(r->r_share);
 	r->r_share = fr->r_share;
 	r->r_share->s_refs++;
+	r->r_share->s_owner = r;
 	/* The old listener's workers may still be letting go of the fd:
 	 * it is closed by whoever owns it last, which is now l. */
 	fr->r_fd = -1;
@@ -429,6 +432,8 @@ listener_free_run(struct listener *l)
 	listener_watch_fini(&r->r_watch);
 	if (r->r_fd != -1)
 		close(r->r_fd);
+	if (r->r_share->s_owner == r)
+		r->r_share->s_owner = NULL;
 	if (--r->r_share->s_refs == 0) {
 		source_table_free(r->r_share->s_sources);
 		free(r->r_share);

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <dirent.h>
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <unistd.h>
@@ -259,9 +260,11 @@ void
 loader_private_cleanup(pid_t pid)
 {
 	const char	*tmp = getenv("TMPDIR");
-	char		 prefix[64], path[PATH_MAX];
+	char		 prefix[64];
 	struct dirent	*de, *fe;
+	struct stat	 st;
 	DIR		*d, *sub;
+	int		 dfd, sfd;
 
 	if (tmp == NULL || tmp[0] != '/')
 		tmp = "/tmp";
@@ -269,22 +272,26 @@ loader_private_cleanup(pid_t pid)
 	    (long)pid);
 	if ((d = opendir(tmp)) == NULL)
 		return;
+	dfd = dirfd(d);
 	while ((de = readdir(d)) != NULL) {
 		if (strncmp(de->d_name, prefix, strlen(prefix)) != 0)
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", tmp, de->d_name);
-		if ((sub = opendir(path)) != NULL) {
-			while ((fe = readdir(sub)) != NULL)
-				if (fe->d_name[0] != '.') {
-					char f[PATH_MAX + 256];
-
-					snprintf(f, sizeof(f), "%s/%s", path,
-					    fe->d_name);
-					unlink(f);
-				}
-			closedir(sub);
+		/* Ours only, and never through a symbolic link: /tmp is
+		 * everybody's. */
+		sfd = openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY |
+		    O_NOFOLLOW | O_CLOEXEC);
+		if (sfd == -1)
+			continue;
+		if (fstat(sfd, &st) == -1 || st.st_uid != geteuid() ||
+		    (sub = fdopendir(sfd)) == NULL) {
+			close(sfd);
+			continue;
 		}
-		rmdir(path);
+		while ((fe = readdir(sub)) != NULL)
+			if (fe->d_name[0] != '.')
+				unlinkat(sfd, fe->d_name, 0);
+		closedir(sub);
+		unlinkat(dfd, de->d_name, AT_REMOVEDIR);
 	}
 	closedir(d);
 }

@@ -532,6 +532,34 @@ request_idle_seconds(const struct ssd_request *rq)
 	    ti.tcpi_last_data_recv : ti.tcpi_last_data_sent) / 1000.0;
 }
 
+/* Signals pid, and its process group when it leads one (exec's programs
+ * do), so that what it started goes too. */
+static void
+request_kill(pid_t pid, int sig)
+{
+	if (getpgid(pid) == pid)
+		kill(-pid, sig);
+	else
+		kill(pid, sig);
+}
+
+/* No way to wait without blocking: end the process and reap it now, so
+ * that it is neither left unsupervised nor a zombie. */
+static int
+request_reap_now(struct ssd_request *rq, pid_t pid, int *status)
+{
+	int	 saved = errno;
+	pid_t	 r;
+
+	ssd_log(rq, LOG_ERR, "cannot wait for process %d: %s; sending "
+	    "SIGKILL", (int)pid, strerror(saved));
+	request_kill(pid, SIGKILL);
+	while ((r = waitpid(pid, status, 0)) == -1 && errno == EINTR)
+		continue;
+	errno = saved;
+	return r == pid ? 0 : -1;
+}
+
 int
 ssd_waitpid(struct ssd_request *rq, pid_t pid, int *status)
 {
@@ -540,7 +568,7 @@ ssd_waitpid(struct ssd_request *rq, pid_t pid, int *status)
 	pid_t	 r;
 
 	if ((pfd = (int)syscall(SYS_pidfd_open, pid, 0)) == -1)
-		return -1;
+		return request_reap_now(rq, pid, status);
 	for (;;) {
 		/* The process ended: pidfd readable.  Otherwise wait no
 		 * longer than the connection may stay silent. */
@@ -556,11 +584,13 @@ ssd_waitpid(struct ssd_request *rq, pid_t pid, int *status)
 			 * it must not outlive the daemon. */
 			ssd_log(rq, LOG_NOTICE, "process %d cut: sending "
 			    "SIGKILL", (int)pid);
-			kill(pid, SIGKILL);
+			request_kill(pid, SIGKILL);
 			break;
 		}
-		if (errno != ETIMEDOUT)
+		if (errno != ETIMEDOUT) {
+			rc = request_reap_now(rq, pid, status);
 			goto done;
+		}
 		if (sig == 0 && (idle = request_idle_seconds(rq)) >= 0 &&
 		    idle < saved)
 			continue;	/* there was traffic meanwhile */
@@ -568,7 +598,7 @@ ssd_waitpid(struct ssd_request *rq, pid_t pid, int *status)
 		ssd_log(rq, LOG_INFO, "process %d %s: sending %s", (int)pid,
 		    sig == SIGTERM ? "silent for the timeout" :
 		    "still running", sig == SIGTERM ? "SIGTERM" : "SIGKILL");
-		kill(pid, sig);
+		request_kill(pid, sig);
 	}
 	while ((r = waitpid(pid, status, 0)) == -1 && errno == EINTR)
 		continue;

@@ -79,8 +79,10 @@ server_reserve(struct listener *l)
 	}
 	atomic_fetch_add(&l->l_run->r_active, 1);
 	/* Counted first, then checked: server_stop sets s_stopping, then
-	 * reads s_nactive, so one of the two sees the other. */
-	if (atomic_load(&server.s_stopping)) {
+	 * reads s_nactive, and a reload sets r_closing, then reads r_active
+	 * to retire the listener; so one of the two sees the other. */
+	if (atomic_load(&server.s_stopping) ||
+	    atomic_load(&l->l_run->r_closing)) {
 		server_unreserve(l);
 		return false;
 	}
@@ -165,11 +167,16 @@ server_request_finish(struct ssd_request *rq)
 	atomic_fetch_sub(&r->r_active, 1);
 	atomic_fetch_sub(&r->r_share->s_active, 1);
 	atomic_fetch_sub(&server.s_nactive, 1);
-	/* A closed datagram listener waited for its last reply. */
-	if (r->r_closing && r->r_active == 0 && r->r_fd != -1 &&
-	    r->r_ops->close == NULL) {
-		close(r->r_fd);
-		r->r_fd = -1;
+	/* A closed datagram socket waited for its last reply, from this
+	 * configuration or an older one that shared the socket. */
+	if (r->r_share->s_owner != NULL) {
+		struct lrun *o = r->r_share->s_owner;
+
+		if (o->r_closing && atomic_load(&r->r_share->s_active) == 0 &&
+		    o->r_fd != -1 && o->r_ops->close == NULL) {
+			close(o->r_fd);
+			o->r_fd = -1;
+		}
 	}
 	request_free(rq);
 	if (l->l_config != server.s_cfg) {

@@ -79,6 +79,7 @@ struct lrun {
 		atomic_uint	 s_active;
 		unsigned	 s_refs;	/* main thread only */
 		struct source_table *s_sources;	/* max_per_source */
+		struct lrun	*s_owner;	/* the one holding the fd */
 	}			*r_share;
 	const struct conc_ops	*r_ops;
 	void			*r_conc;	/* the model's state */

@@ -246,6 +246,9 @@ exec_handle(struct ssd_request *rq)
 	char			**env;
 	size_t			 nenv;
 	struct timeval		 rcv, snd, none = { 0, 0 };
+	struct sigaction	 dfl;
+	sigset_t		 none_set;
+	pid_t			 parent;
 	socklen_t		 tvlen;
 	int			 fd = ssd_fd(rq), fl, st, rc;
 	pid_t			 pid;
@@ -273,11 +276,24 @@ exec_handle(struct ssd_request *rq)
 	}
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof(none));
+	sigemptyset(&none_set);
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	parent = getpid();
 	pid = fork();
 	if (pid == 0) {
+		/* Async-signal-safe calls only until execve. */
 		/* Not outliving the process that waits for it: a daemon
 		 * stopped by force takes its programs along. */
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
+		/* A group of its own: signals reach what it starts too. */
+		setpgid(0, 0);
+		/* As from inetd: no signal blocked (worker threads block
+		 * them all), SIGPIPE not ignored (the daemon ignores it). */
+		sigaction(SIGPIPE, &dfl, NULL);
+		sigprocmask(SIG_SETMASK, &none_set, NULL);
 		if (dup2(fd, STDIN_FILENO) == -1 ||
 		    dup2(fd, STDOUT_FILENO) == -1)
 			_exit(127);

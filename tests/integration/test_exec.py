@@ -152,6 +152,39 @@ class ExecTests(DaemonTestCase):
     def test_stop_ends_the_program_event(self):
         self.check_stop_ends_the_program("event")
 
+    def check_program_signals(self, model):
+        # As from inetd: nothing blocked, SIGPIPE not ignored, whatever
+        # the daemon's worker threads block or ignore.
+        d = self.daemon(conf(model_conf(
+            "st", model, handler="exec",
+            extra='options = { program = "/bin/grep"; args = [ "grep", '
+                  '"-E", "^Sig(Blk|Ign)", "/proc/self/status" ]; };')))
+        s = d.connect("st")
+        out = recv_until_eof(s).decode()
+        s.close()
+        blk = int(re.search(r"SigBlk:\s*([0-9a-f]+)", out).group(1), 16)
+        ign = int(re.search(r"SigIgn:\s*([0-9a-f]+)", out).group(1), 16)
+        self.assertEqual(blk, 0, out)
+        self.assertFalse(ign >> (13 - 1) & 1, "SIGPIPE ignored: " + out)
+
+    def test_program_signals_thread(self):
+        self.check_program_signals("thread")
+
+    def test_program_signals_event(self):
+        self.check_program_signals("event")
+
+    def test_timeout_ends_what_the_program_started(self):
+        d = self.daemon(conf(model_conf(
+            "bg", "thread", handler="exec",
+            extra='timeout = 0.5; options = { program = "/bin/sh"; '
+                  'args = [ "sh", "-c", "sleep 60 & wait" ]; };')))
+        s = d.connect("bg")
+        wait_for(lambda: self.sleepers(d) > 0, 10, what="sleep to run")
+        self.assertEqual(recv_until_eof(s, timeout=10), b"")
+        s.close()
+        wait_for(lambda: self.sleepers(d) == 0, 10,
+                 what="the program's own child to be gone too")
+
     def test_bad_options_are_config_errors(self):
         for opts, msg in (
                 ("", r"exec needs options\.program"),
