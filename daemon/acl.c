@@ -96,3 +96,12 @@ acl_match(const struct cidr *list, size_t n, const struct sockaddr *sa)
 	}
 	return false;
 }
+
+bool
+acl_refuses(const struct listener *l, const struct sockaddr *sa)
+{
+	if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6)
+		return false;
+	return acl_match(l->l_deny, l->l_ndeny, sa) ||
+	    (l->l_nallow > 0 && !acl_match(l->l_allow, l->l_nallow, sa));
+}

@@ -117,6 +117,9 @@ struct cidr {
 int	acl_parse(const char *, struct cidr *);
 /* true if sa (v4-mapped v6 treated as v4) lies in any of the n cidrs */
 bool	acl_match(const struct cidr *, size_t n, const struct sockaddr *);
+struct listener;
+/* true if l's allow/deny turn away client sa (inet and inet6 only) */
+bool	acl_refuses(const struct listener *, const struct sockaddr *);
 
 /* stats.c: per-listener counters, by name, for the process's life */
 #define STATS_NBUCKETS	10

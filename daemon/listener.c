@@ -471,11 +471,7 @@ listener_acl_refuses(struct lwatch *w, const struct sockaddr *sa,
 
 	/* Behind a proxy the socket's peer is the proxy: the client comes
 	 * with the PROXY header, and is checked then. */
-	if (l->l_proxy_protocol ||
-	    (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
-		return false;
-	if (!acl_match(l->l_deny, l->l_ndeny, sa) &&
-	    (l->l_nallow == 0 || acl_match(l->l_allow, l->l_nallow, sa)))
+	if (l->l_proxy_protocol || !acl_refuses(l, sa))
 		return false;
 	listener_refused(w, sa, len, &l->l_stats->s_refused_acl,
 	    "refused by allow/deny");

@@ -142,7 +142,6 @@ reload_run(void)
 	    cf->cf_nlisteners);
 	cf = NULL;
 	ok = true;
-	stats_reloaded();
 fail:
 	if (cf != NULL) {
 		TAILQ_FOREACH(l, &cf->cf_listeners, l_entry)

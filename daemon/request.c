@@ -132,9 +132,7 @@ request_proxied(struct ssd_request *rq)
 		request_refuse(rq, &rq->rq_stats->s_refused_proxy, err);
 		return false;
 	}
-	if ((sa->sa_family == AF_INET || sa->sa_family == AF_INET6) &&
-	    (acl_match(l->l_deny, l->l_ndeny, sa) || (l->l_nallow > 0 &&
-	    !acl_match(l->l_allow, l->l_nallow, sa)))) {
+	if (acl_refuses(l, sa)) {
 		request_refuse(rq, &rq->rq_stats->s_refused_acl,
 		    "refused by allow/deny");
 		return false;

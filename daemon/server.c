@@ -145,7 +145,7 @@ server_swap(struct config *cf)
 	struct config *old = server.s_cfg;
 
 	server.s_cfg = cf;
-	server.s_reloads++;
+	stats_reloaded();
 	TAILQ_INSERT_TAIL(&server.s_retired, old, cf_entry);
 	server_retire(old);
 }

@@ -223,7 +223,6 @@ struct server {
 	struct sd_fd		*s_inherited;	/* socket activation */
 	size_t			 s_ninherited;
 	ev_timer		 s_watchdog;
-	unsigned long		 s_reloads;
 };
 extern struct server server;
 

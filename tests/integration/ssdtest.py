@@ -167,6 +167,20 @@ def recv_exactly(sock, n, timeout=IO_TIMEOUT):
     raise AssertionError("recv_exactly: too many iterations")
 
 
+
+def exchange(sock, payload):
+    """Sends payload and reads the same number of bytes back."""
+    send_all(sock, payload)
+    return recv_exactly(sock, len(payload))
+
+
+def finish(sock):
+    """EOF to the server, then the server's EOF: what came before it."""
+    sock.shutdown(socket.SHUT_WR)
+    rest = recv_until_eof(sock)
+    sock.close()
+    return rest
+
 def recv_within(sock, timeout=IO_TIMEOUT, size=65536):
     """One recv() (a datagram, or what a stream has), with a timeout."""
     sock.settimeout(timeout)

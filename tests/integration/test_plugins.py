@@ -35,7 +35,6 @@ skipped.  The out-of-tree build needs make, cc and pkg-config.
 import os
 import re
 import resource
-import select
 import shlex
 import shutil
 import signal
@@ -45,7 +44,7 @@ import tempfile
 import unittest
 
 from ssdtest import (IO_TIMEOUT, MAX_ITER, READY_TIMEOUT, ROOT, SD_VARS,
-                     DaemonExited, DaemonTestCase, Deadline, binary,
+                     DaemonTestCase, Deadline, binary,
                      closed_by_peer, conf, fixture_plugin, log_tail,
                      model_conf, plugin_dir, recv_until_eof,
                      recv_within, sanitizer_report, send_all, wait_for)
@@ -152,34 +151,11 @@ def loads_of(pid, ino):
 
 
 def hup(d, timeout=READY_TIMEOUT):
-    """SIGHUP to daemon d (by PID), then waits for the reload to end: a
-    RELOADING=1, then a READY=1; returns the STATUS= text sent with that
-    READY=1 ("" without one)."""
-    d.read_notify()
-    start = len(d.messages)
-    d.signal(signal.SIGHUP)
-    dl = Deadline(timeout)
-    for _ in range(MAX_ITER):
-        d.read_notify()
-        reloading = False
-        for m in d.messages[start:]:
-            lines = m.split("\n")
-            if "RELOADING=1" in lines:
-                reloading = True
-            elif reloading and "READY=1" in lines:
-                st = [ln[len("STATUS="):] for ln in lines
-                      if ln.startswith("STATUS=")]
-                return st[-1] if st else ""
-        if d.proc.poll() is not None:
-            raise DaemonExited("sockserverd exited (status %s) during a "
-                               "reload; log:\n%s"
-                               % (d.proc.returncode, log_tail(d.log())))
-        if dl.expired():
-            break
-        select.select([d.notify], [], [], min(0.05, dl.remaining()))
-    raise AssertionError("no RELOADING=1 then READY=1 within %gs of SIGHUP;"
-                         " got %r\nlog:\n%s" % (timeout, d.messages[start:],
-                                                log_tail(d.log())))
+    """SIGHUP to daemon d, then waits for the READY=1 that ends the reload;
+    returns the STATUS= text sent with it ("" without one)."""
+    st = [ln[len("STATUS="):] for ln in d.reload(timeout=timeout)
+          if ln.startswith("STATUS=")]
+    return st[-1] if st else ""
 
 
 def recv_line(s, timeout=IO_TIMEOUT):

@@ -15,7 +15,7 @@ import time
 import unittest
 
 from ssdtest import (HAVE_127_0_0_2, DaemonTestCase, closed_by_peer, conf,
-                     connect_to, free_port, listener_conf, model_conf,
+                     connect_to, free_port, model_conf,
                      plugin_dir, recv_until_eof, recv_within, send_all,
                      wait_for)
 

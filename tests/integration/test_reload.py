@@ -18,27 +18,14 @@ import time
 import unittest
 
 from ssdtest import (HAVE_127_0_0_2, IO_TIMEOUT, MAX_ITER, MODELS, QUIET,
-                     Deadline, DaemonTestCase, conf, connect_to,
+                     Deadline, DaemonTestCase, conf, connect_to, exchange,
+                     finish,
                      listener_conf, model_conf, nothing_arrives, proc_stat,
                      recv_exactly, recv_until_eof, send_all,
                      skip_unless_ipv6, wait_for)
 
 RELOADS = 50
 LOOPS = 3               # client threads connecting during the reloads
-
-
-def exchange(s, payload):
-    """Sends payload and reads the same number of bytes back."""
-    send_all(s, payload)
-    return recv_exactly(s, len(payload))
-
-
-def finish(s):
-    """EOF to the server, then the server's EOF: what came before it."""
-    s.shutdown(socket.SHUT_WR)
-    rest = recv_until_eof(s)
-    s.close()
-    return rest
 
 
 def refused(family, addr):

@@ -6,7 +6,6 @@ counters move with traffic, fork children's included."""
 
 import re
 import shutil
-import socket
 import subprocess
 import unittest
 

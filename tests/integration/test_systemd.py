@@ -22,23 +22,11 @@ import unittest
 import ssdtest
 from ssdtest import (IO_TIMEOUT, MAX_ITER, READY_TIMEOUT, ROOT, SD_VARS,
                      DaemonTestCase, Deadline, binary, children_of, conf,
-                     listener_conf, nothing_arrives, proc_stat,
-                     recv_exactly, recv_until_eof, run_binary, send_all,
+                     exchange, finish, listener_conf, nothing_arrives,
+                     proc_stat, recv_until_eof, run_binary, send_all,
                      wait_for)
 
 IS_ROOT = os.geteuid() == 0
-
-
-def exchange(s, payload):
-    send_all(s, payload)
-    return recv_exactly(s, len(payload))
-
-
-def finish(s):
-    s.shutdown(socket.SHUT_WR)
-    rest = recv_until_eof(s)
-    s.close()
-    return rest
 
 
 def fd_socket_inode(pid, fd):
