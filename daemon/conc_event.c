@@ -11,6 +11,9 @@
  * With workers = N > 1 the listener is served by N threads, each running
  * its own loop that accepts from the shared socket.  Requests are still
  * accounted for on the main loop (server_request_done hands them over).
+ * Each worker holds a reference on its generation while it accepts, and
+ * drops it on its own thread once told to stop (gen.c); the generation's
+ * retirement joins it.  The main loop's share lives as long as the loop.
  */
 #include <sys/queue.h>
 
@@ -52,6 +55,7 @@ struct eloop {
 	/* workers only: */
 	struct lwatch		 t_watch;
 	pthread_t		 t_thread;
+	bool			 t_accepting;	/* holds a gen reference */
 };
 
 struct eworkers {
@@ -59,9 +63,8 @@ struct eworkers {
 	size_t			 k_n;
 };
 
-/* The main loop's share, kept while any event listener uses it. */
+/* The main loop's share, from the first event listener to the end. */
 static struct eloop		*conc_event_main_loop;
-static unsigned			 conc_event_main_users;
 
 static void conc_event_io_cb(struct ev_loop *, ev_io *, int);
 static void conc_event_timer_cb(struct ev_loop *, ev_timer *, int);
@@ -248,41 +251,43 @@ conc_event_kick_cb(struct ev_loop *loop, ev_async *w, int revents)
 	}
 	if (t->t_watch.w_loop == NULL)
 		return;
-	if (atomic_load(&t->t_watch.w_listener->l_run->r_closing))
-		listener_watch_stop(&t->t_watch);
-	else
+	if (!atomic_load(&t->t_watch.w_run->r_closing))
 		listener_watch_resume(&t->t_watch);
+	else if (t->t_accepting) {
+		listener_watch_stop(&t->t_watch);
+		t->t_accepting = false;
+		gen_unref(t->t_watch.w_run->r_gen);	/* may be the last */
+	}
 	if (atomic_load(&t->t_quit))
 		ev_break(loop, EVBREAK_ALL);
 }
 
 static int
-conc_event_start(struct listener *l)
+conc_event_start(struct lrun *r)
 {
-	(void)l;
+	(void)r;
 	if (conc_event_main_loop == NULL) {
 		conc_event_main_loop = xcalloc(1,
 		    sizeof(*conc_event_main_loop));
 		conc_event_eloop_init(conc_event_main_loop, server.s_loop);
 	}
-	conc_event_main_users++;
 	return 0;
 }
 
 static bool
-conc_event_can_accept(const struct listener *l)
+conc_event_can_accept(const struct lrun *r)
 {
-	(void)l;
+	(void)r;
 	return true;
 }
 
 static void
-conc_event_dispatch(struct listener *l, struct ssd_request *rq)
+conc_event_dispatch(struct lrun *r, struct ssd_request *rq)
 {
 	struct eloop	*t = ev_userdata(rq->rq_watch->w_loop);
 	struct econn	*e;
 
-	(void)l;
+	(void)r;
 	if ((e = conc_event_get(t)) == NULL) {
 		ssd_log(rq, LOG_WARNING, "cannot allocate a coroutine stack: "
 		    "%s; connection closed", strerror(errno));
@@ -315,14 +320,20 @@ conc_event_cut(struct ssd_request *rq)
 }
 
 static void
-conc_event_stop(struct listener *l)
+conc_event_stop(struct lrun *r)
 {
-	(void)l;
-	if (conc_event_main_loop != NULL && --conc_event_main_users == 0) {
-		conc_event_eloop_fini(conc_event_main_loop);
-		free(conc_event_main_loop);
-		conc_event_main_loop = NULL;
-	}
+	(void)r;
+}
+
+void
+conc_event_fini(void)
+{
+	if (conc_event_main_loop == NULL)
+		return;
+	SSD_ASSERT(LIST_EMPTY(&conc_event_main_loop->t_live));
+	conc_event_eloop_fini(conc_event_main_loop);
+	free(conc_event_main_loop);
+	conc_event_main_loop = NULL;
 }
 
 const struct conc_ops conc_event_ops = {
@@ -348,9 +359,9 @@ conc_event_worker_main(void *arg)
 }
 
 static void
-conc_event_workers_stop(struct listener *l)
+conc_event_workers_stop(struct lrun *r)
 {
-	struct eworkers *k = l->l_run->r_conc;
+	struct eworkers *k = r->r_conc;
 
 	if (k == NULL)
 		return;
@@ -364,38 +375,46 @@ conc_event_workers_stop(struct listener *l)
 			ev_async_send(t->t_loop, &t->t_kick);
 			pthread_join(t->t_thread, NULL);
 		}
+		/* Only when starting failed: a retired generation's
+		 * workers have all let go already. */
+		if (t->t_accepting) {
+			t->t_accepting = false;
+			gen_unref(r->r_gen);
+		}
 		conc_event_eloop_fini(t);
 		ev_loop_destroy(t->t_loop);
 	}
 	free(k->k_loops);
 	free(k);
-	l->l_run->r_conc = NULL;
+	r->r_conc = NULL;
 }
 
 static int
-conc_event_workers_start(struct listener *l)
+conc_event_workers_start(struct lrun *r)
 {
 	struct eworkers	*k = xcalloc(1, sizeof(*k));
 	sigset_t	 all, old;
 	int		 rc;
 
-	k->k_n = (size_t)l->l_workers;
+	k->k_n = (size_t)r->r_listener->l_workers;
 	k->k_loops = xcalloc(k->k_n, sizeof(*k->k_loops));
-	l->l_run->r_conc = k;
+	r->r_conc = k;
 	for (size_t i = 0; i < k->k_n; i++) {
 		struct eloop	*t = &k->k_loops[i];
 		struct ev_loop	*loop = ev_loop_new(EVFLAG_AUTO);
 
 		if (loop == NULL) {
 			log_errorx("listener=%s: cannot create event loop %zu",
-			    l->l_name, i);
+			    r->r_listener->l_name, i);
 			goto fail;
 		}
 		conc_event_eloop_init(t, loop);
 		/* A worker runs while its listener watcher is active. */
 		ev_ref(loop);
-		listener_watch_init(&t->t_watch, l, loop);
+		listener_watch_init(&t->t_watch, r, loop);
 		listener_watch_resume(&t->t_watch);
+		gen_ref(r->r_gen);
+		t->t_accepting = true;
 		sigfillset(&all);
 		pthread_sigmask(SIG_SETMASK, &all, &old);
 		rc = pthread_create(&t->t_thread, NULL,
@@ -405,21 +424,21 @@ conc_event_workers_start(struct listener *l)
 			t->t_thread = 0;
 			listener_watch_fini(&t->t_watch);
 			log_errorx("listener=%s: cannot start worker %zu: %s",
-			    l->l_name, i, strerror(rc));
+			    r->r_listener->l_name, i, strerror(rc));
 			goto fail;
 		}
 	}
 	return 0;
 fail:
-	conc_event_workers_stop(l);
+	conc_event_workers_stop(r);
 	return -1;
 }
 
 /* Wakes every worker to accept again, or to let go of a closed socket. */
 static void
-conc_event_workers_kick(struct listener *l)
+conc_event_workers_kick(struct lrun *r)
 {
-	struct eworkers *k = l->l_run->r_conc;
+	struct eworkers *k = r->r_conc;
 
 	if (k == NULL)
 		return;
@@ -430,23 +449,19 @@ conc_event_workers_kick(struct listener *l)
 }
 
 static void
-conc_event_workers_resume(struct listener *l)
+conc_event_workers_resume(struct lrun *r)
 {
 	/* Workers only pause at a max_connections cap. */
-	if (l->l_max_connections > 0 ||
-	    server.s_cfg->cf_max_connections > 0)
-		conc_event_workers_kick(l);
+	if (r->r_listener->l_max_connections > 0 ||
+	    r->r_gen->g_cfg->cf_max_connections > 0)
+		conc_event_workers_kick(r);
 }
 
+/* The workers stop watching when kicked (and let go of the generation). */
 static void
-conc_event_workers_close(struct listener *l, bool keep)
+conc_event_workers_close(struct lrun *r)
 {
-	/* Stops new connections at once; the workers stop watching when
-	 * kicked, and the descriptor is closed after they are joined.  A
-	 * socket kept for the next configuration is only let go of. */
-	if (!keep && l->l_type == SOCK_STREAM)
-		shutdown(l->l_run->r_fd, SHUT_RDWR);
-	conc_event_workers_kick(l);
+	conc_event_workers_kick(r);
 }
 
 const struct conc_ops conc_event_workers_ops = {

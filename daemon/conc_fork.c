@@ -129,9 +129,9 @@ conc_fork_sigchld_cb(struct ev_loop *loop, ev_signal *w, int revents)
 }
 
 static int
-conc_fork_start(struct listener *l)
+conc_fork_start(struct lrun *r)
 {
-	(void)l;
+	(void)r;
 	if (conc_fork_users++ == 0) {
 		ev_signal_init(&conc_fork_sigchld, conc_fork_sigchld_cb,
 		    SIGCHLD);
@@ -142,19 +142,19 @@ conc_fork_start(struct listener *l)
 }
 
 static bool
-conc_fork_can_accept(const struct listener *l)
+conc_fork_can_accept(const struct lrun *r)
 {
-	(void)l;
+	(void)r;
 	return true;
 }
 
 static void
-conc_fork_dispatch(struct listener *l, struct ssd_request *rq)
+conc_fork_dispatch(struct lrun *r, struct ssd_request *rq)
 {
 	struct conc_fork_child	*c;
 	pid_t			 pid, parent = getpid();
 
-	(void)l;
+	(void)r;
 	pid = fork();
 	if (pid == -1) {
 		ssd_log(rq, LOG_WARNING, "cannot fork: %s; connection closed",
@@ -190,9 +190,9 @@ conc_fork_cut(struct ssd_request *rq)
 }
 
 static void
-conc_fork_stop(struct listener *l)
+conc_fork_stop(struct lrun *r)
 {
-	(void)l;
+	(void)r;
 	if (conc_fork_users > 0 && --conc_fork_users == 0) {
 		ev_ref(server.s_loop);
 		ev_signal_stop(server.s_loop, &conc_fork_sigchld);

@@ -46,7 +46,7 @@ conc_sync_main(void *arg)
 }
 
 static int
-conc_sync_start(struct listener *l)
+conc_sync_start(struct lrun *r)
 {
 	struct conc_sync	*s = xcalloc(1, sizeof(*s));
 	sigset_t		 all, old;
@@ -61,27 +61,27 @@ conc_sync_start(struct listener *l)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0) {
 		log_errorx("listener=%s: cannot start its thread: %s",
-		    l->l_name, strerror(rc));
+		    r->r_listener->l_name, strerror(rc));
 		pthread_cond_destroy(&s->s_cond);
 		pthread_mutex_destroy(&s->s_mtx);
 		free(s);
 		return -1;
 	}
-	l->l_run->r_conc = s;
+	r->r_conc = s;
 	return 0;
 }
 
 static bool
-conc_sync_can_accept(const struct listener *l)
+conc_sync_can_accept(const struct lrun *r)
 {
 	/* Across a reload too: the old listener's request counts. */
-	return atomic_load(&l->l_run->r_share->s_active) == 0;
+	return atomic_load(&r->r_sock->k_active) == 0;
 }
 
 static void
-conc_sync_dispatch(struct listener *l, struct ssd_request *rq)
+conc_sync_dispatch(struct lrun *r, struct ssd_request *rq)
 {
-	struct conc_sync *s = l->l_run->r_conc;
+	struct conc_sync *s = r->r_conc;
 
 	pthread_mutex_lock(&s->s_mtx);
 	SSD_ASSERT(s->s_next == NULL);
@@ -91,9 +91,9 @@ conc_sync_dispatch(struct listener *l, struct ssd_request *rq)
 }
 
 static void
-conc_sync_stop(struct listener *l)
+conc_sync_stop(struct lrun *r)
 {
-	struct conc_sync *s = l->l_run != NULL ? l->l_run->r_conc : NULL;
+	struct conc_sync *s = r->r_conc;
 
 	if (s == NULL)
 		return;
@@ -105,7 +105,7 @@ conc_sync_stop(struct listener *l)
 	pthread_cond_destroy(&s->s_cond);
 	pthread_mutex_destroy(&s->s_mtx);
 	free(s);
-	l->l_run->r_conc = NULL;
+	r->r_conc = NULL;
 }
 
 const struct conc_ops conc_sync_ops = {

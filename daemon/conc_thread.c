@@ -24,21 +24,21 @@ conc_thread_main(void *arg)
 }
 
 static int
-conc_thread_start(struct listener *l)
+conc_thread_start(struct lrun *r)
 {
-	(void)l;
+	(void)r;
 	return 0;
 }
 
 static bool
-conc_thread_can_accept(const struct listener *l)
+conc_thread_can_accept(const struct lrun *r)
 {
-	(void)l;
+	(void)r;
 	return true;
 }
 
 static void
-conc_thread_dispatch(struct listener *l, struct ssd_request *rq)
+conc_thread_dispatch(struct lrun *r, struct ssd_request *rq)
 {
 	static pthread_attr_t	 attr;
 	static bool		 attr_ready;
@@ -46,7 +46,7 @@ conc_thread_dispatch(struct listener *l, struct ssd_request *rq)
 	sigset_t		 all, old;
 	int			 rc;
 
-	(void)l;
+	(void)r;
 	if (!attr_ready) {
 		pthread_attr_init(&attr);
 		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -70,9 +70,9 @@ conc_thread_dispatch(struct listener *l, struct ssd_request *rq)
 }
 
 static void
-conc_thread_stop(struct listener *l)
+conc_thread_stop(struct lrun *r)
 {
-	(void)l;
+	(void)r;
 }
 
 const struct conc_ops conc_thread_ops = {

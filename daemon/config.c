@@ -801,7 +801,7 @@ config_listeners(struct config_ctx *c, const config_setting_t *root,
 			}
 		}
 		TAILQ_INSERT_TAIL(&cf->cf_listeners, l, l_entry);
-		cf->cf_nlisteners++;
+		l->l_index = cf->cf_nlisteners++;
 	}
 }
 

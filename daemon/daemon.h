@@ -131,6 +131,7 @@ struct lstats {
 			 s_bytes_in, s_bytes_out, s_errors, s_timeouts,
 			 s_duration_us, s_refused_proxy;
 	_Atomic long	 s_refusal_logged;	/* second of the last log */
+	_Atomic unsigned long s_refused_unlogged;	/* since that log */
 	_Atomic unsigned long s_hist[STATS_NBUCKETS + 1];
 };
 struct stats_buf {
@@ -141,6 +142,11 @@ void	stats_init(void);
 /* the counters of listener name (made on first use; never freed) */
 struct lstats *stats_get(const char *name);
 void	stats_add(_Atomic unsigned long *, unsigned long);
+/* A client turned away: *counter counted, and logged at most once a
+ * second per listener with the number turned away since the last log, so
+ * that a flood cannot fill the disk.  Any thread. */
+void	stats_refusal(struct lstats *, _Atomic unsigned long *counter,
+	    const char *peer, const char *why);
 /* a request ended after seconds: histogram, sum, in progress */
 void	stats_request_end(struct lstats *, double seconds);
 void	stats_reloaded(void);
@@ -188,7 +194,6 @@ const struct ssd_handler *loader_builtin(size_t i);
 void	loader_list(const char *handler_dir, FILE *fp);
 
 /* config.c */
-struct lrun;
 
 enum conc_model {
 	CONC_SYNC,
@@ -228,20 +233,13 @@ struct listener {
 	struct sockaddr_storage	 l_addr;	/* resolved */
 	socklen_t		 l_addrlen;
 
-	/* filled by server_prepare(): */
-	const struct ssd_handler *l_handler;
-	void			*l_dl;		/* plugin handle or NULL */
-	void			*l_instance;
-	bool			 l_inited;
-
-	/* runtime, owned by server.c/listener.c */
-	struct lrun		*l_run;
-	struct lstats		*l_stats;
+	size_t			 l_index;	/* position in the file */
 };
 TAILQ_HEAD(listener_list, listener);
 
+/* A loaded configuration: settings only, never changed after
+ * config_load (runtime state lives in a generation, server.h). */
 struct config {
-	TAILQ_ENTRY(config)	 cf_entry;	/* retired, after a reload */
 	char			*cf_path;	/* as given */
 	config_t		 cf_lc;		/* kept: options point into it */
 	char			*cf_handler_dir;
@@ -267,14 +265,21 @@ void	config_free(struct config *);
 const char *config_model_name(enum conc_model);
 
 /* handler.c: handler instances (init/fini) and ssd_option_error */
+struct hinst {
+	const struct ssd_handler *i_handler;
+	void			*i_dl;		/* plugin handle or NULL */
+	void			*i_instance;
+	bool			 i_inited;
+};
 /*
- * Resolves and initialises the handler of every listener of cfg.  Problems
- * go to d.  Returns 0 or -1; on -1 everything already initialised has been
- * finalised again.
+ * Resolves and initialises the handler of every listener of cf into
+ * hi[0..cf_nlisteners), in the listeners' order (a plugin is first
+ * probed in a child).  Problems go to d.  Returns 0 or -1; on -1
+ * everything already initialised has been finalised again.  Any thread.
  */
-int	handler_prepare(struct config *, struct diag *);
-/* calls fini for every initialised listener and releases plugins */
-void	handler_release(struct config *);
+int	handler_prepare(const struct config *, struct hinst *, struct diag *);
+/* calls fini for every initialised instance and releases plugins */
+void	handler_release(const struct config *, struct hinst *);
 
 /* priv.c: process-level start-up steps; failures come back in err */
 /* Detaches (double fork, setsid, stdio to /dev/null).  Returns, in the

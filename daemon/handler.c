@@ -43,7 +43,7 @@ ssd_option_error(const config_setting_t *s, const char *fmt, ...)
 
 /* Child: load, init and fini l's plugin; report to fd; exit. */
 static void __attribute__((noreturn))
-handler_probe_child(struct listener *l, const struct diag *pd, int fd)
+handler_probe_child(const struct listener *l, const struct diag *pd, int fd)
 {
 	const struct ssd_handler	*h;
 	const config_setting_t		*where = l->l_handler_setting != NULL ?
@@ -90,7 +90,7 @@ handler_probe_child(struct listener *l, const struct diag *pd, int fd)
  * probe passed, -1 with the problems added to d.
  */
 static int
-handler_probe(struct listener *l, struct diag *d)
+handler_probe(const struct listener *l, struct diag *d)
 {
 	const config_setting_t	*where = l->l_handler_setting != NULL ?
 	    l->l_handler_setting : l->l_setting;
@@ -148,66 +148,65 @@ handler_probe(struct listener *l, struct diag *d)
 }
 
 int
-handler_prepare(struct config *cf, struct diag *d)
+handler_prepare(const struct config *cf, struct hinst *insts, struct diag *d)
 {
-	struct listener	*l;
-	char		 err[1024];
-	size_t		 before = d->d_count;
+	const struct listener	*l;
+	char			 err[1024];
+	size_t			 before = d->d_count;
 
 	TAILQ_FOREACH(l, &cf->cf_listeners, l_entry) {
 		const config_setting_t *where = l->l_handler_setting != NULL ?
 		    l->l_handler_setting : l->l_setting;
+		struct hinst *hi = &insts[l->l_index];
 		int rc = 0;
 
+		memset(hi, 0, sizeof(*hi));
 		if (!loader_is_builtin(l->l_handler_spec) &&
 		    handler_probe(l, d) == -1)
 			continue;
-		l->l_handler = loader_open(l->l_handler_spec,
-		    cf->cf_handler_dir, &l->l_dl, err, sizeof(err));
-		if (l->l_handler == NULL) {
+		hi->i_handler = loader_open(l->l_handler_spec,
+		    cf->cf_handler_dir, &hi->i_dl, err, sizeof(err));
+		if (hi->i_handler == NULL) {
 			diag_setting(d, where, "%s", err);
 			continue;
 		}
-		if (l->l_handler->init == NULL) {
+		if (hi->i_handler->init == NULL) {
 			if (l->l_options != NULL)
 				diag_setting(d, l->l_options, "handler \"%s\" "
-				    "takes no options", l->l_handler->name);
-			l->l_inited = true;
+				    "takes no options", hi->i_handler->name);
+			hi->i_inited = true;
 			continue;
 		}
 		handler_diag = d;
 		handler_where = where;
 		handler_init_failed_reported = false;
-		rc = l->l_handler->init(&l->l_instance, l->l_options);
+		rc = hi->i_handler->init(&hi->i_instance, l->l_options);
 		handler_diag = NULL;
 		if (rc != 0) {
 			if (!handler_init_failed_reported)
 				diag_setting(d, where, "handler \"%s\" failed to "
 				    "initialise (init returned %d)",
-				    l->l_handler->name, rc);
-			l->l_instance = NULL;
+				    hi->i_handler->name, rc);
+			hi->i_instance = NULL;
 			continue;
 		}
-		l->l_inited = true;
+		hi->i_inited = true;
 	}
 	if (d->d_count == before)
 		return 0;
-	handler_release(cf);
+	handler_release(cf, insts);
 	return -1;
 }
 
 void
-handler_release(struct config *cf)
+handler_release(const struct config *cf, struct hinst *insts)
 {
-	struct listener *l;
+	for (size_t i = 0; i < cf->cf_nlisteners; i++) {
+		struct hinst *hi = &insts[i];
 
-	TAILQ_FOREACH(l, &cf->cf_listeners, l_entry) {
-		if (l->l_inited && l->l_handler->fini != NULL)
-			l->l_handler->fini(l->l_instance);
-		l->l_inited = false;
-		l->l_instance = NULL;
-		l->l_handler = NULL;
-		loader_close(l->l_dl);
-		l->l_dl = NULL;
+		if (hi->i_inited && hi->i_handler->fini != NULL)
+			hi->i_handler->fini(hi->i_instance);
+		loader_close(hi->i_dl);
+		memset(hi, 0, sizeof(*hi));
 	}
 }

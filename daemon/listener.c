@@ -2,8 +2,9 @@
 /*
  * listener.c - one listening socket: create, set options, bind (replacing
  * a stale unix socket file only after a connect() probe is refused),
- * listen; then the loop callback that accepts connections or receives
- * datagrams and hands each new request to the server.
+ * listen; the socket's life (struct lsock, shared by the generations that
+ * keep it: see gen.c); then the loop callback that accepts connections or
+ * receives datagrams and hands each new request to the server.
  */
 #include <sys/stat.h>
 
@@ -19,9 +20,11 @@
 #define LISTENER_ACCEPT_BATCH	64
 #define LISTENER_BACKOFF	0.5	/* seconds, after EMFILE and such */
 
-/* What is at a unix path: 0 nothing, 1 a stale socket, -1 (err set). */
+/* What is at a unix path: 0 nothing, 1 a stale socket, -1 (err set;
+ * *live_r if a live socket holds it). */
 static int
-listener_unix_probe(const struct listener *l, char *err, size_t errlen)
+listener_unix_probe(const struct listener *l, bool *live_r, char *err,
+    size_t errlen)
 {
 	const struct sockaddr_un	*sun = (const void *)&l->l_addr;
 	struct stat			 st;
@@ -54,6 +57,7 @@ listener_unix_probe(const struct listener *l, char *err, size_t errlen)
 	}
 	if (rc == 0) {
 		close(fd);
+		*live_r = true;
 		snprintf(err, errlen, "%s is in use by a live listener; "
 		    "left alone", sun->sun_path);
 		return -1;
@@ -79,39 +83,25 @@ listener_setopt(int fd, int level, int name, int value, const char *what,
 	return -1;
 }
 
-/* The runtime state of l around socket fd, with l's model. */
-static struct lrun *
-listener_run_new(struct listener *l, int fd)
+/* A socket object around fd, for l's address. */
+static struct lsock *
+lsock_new(const struct listener *l, int fd)
 {
-	struct lrun *r = xcalloc(1, sizeof(*r));
+	struct lsock *k = xcalloc(1, sizeof(*k));
 
-	l->l_stats = stats_get(l->l_name);
-	r->r_listener = l;
-	r->r_fd = fd;
-	atomic_init(&r->r_active, 0);
-	atomic_init(&r->r_closing, false);
-	r->r_share = xcalloc(1, sizeof(*r->r_share));
-	atomic_init(&r->r_share->s_active, 0);
-	r->r_share->s_refs = 1;
-	r->r_share->s_sources = source_table_new();
-	r->r_share->s_owner = r;
-	switch (l->l_model) {
-	case CONC_SYNC:
-		r->r_ops = &conc_sync_ops;
-		break;
-	case CONC_THREAD:
-		r->r_ops = &conc_thread_ops;
-		break;
-	case CONC_FORK:
-		r->r_ops = &conc_fork_ops;
-		break;
-	case CONC_EVENT:
-		r->r_ops = l->l_workers > 1 ? &conc_event_workers_ops :
-		    &conc_event_ops;
-		break;
-	}
-	l->l_run = r;
-	return r;
+	k->k_refs = 1;
+	k->k_fd = fd;
+	k->k_family = l->l_family;
+	k->k_type = l->l_type;
+	memcpy(&k->k_addr, &l->l_addr, l->l_addrlen);
+	k->k_addrlen = l->l_addrlen;
+	k->k_v6only = l->l_v6only;
+	k->k_reuse_port = l->l_reuse_port;
+	k->k_queue_size = l->l_queue_size;
+	k->k_unix_mode = l->l_unix_mode;
+	atomic_init(&k->k_active, 0);
+	k->k_sources = source_table_new();
+	return k;
 }
 
 /* Whether inherited socket fd is bound to l's address. */
@@ -159,14 +149,15 @@ listener_name_taken(const struct config *cf, const char *name)
 
 /*
  * Socket activation: takes the inherited socket named like l, or else
- * bound to l's address.  1 if l now has it, 0 if none is l's, -1 (logged)
- * if the one named for l does not fit it.
+ * bound to l's address.  1 if *k_r now has it, 0 if none is l's, -1
+ * (err) if the one named for l does not fit it.
  */
 static int
-listener_inherit(struct listener *l)
+listener_inherit(const struct listener *l, struct lsock **k_r, char *err,
+    size_t errlen)
 {
 	struct sd_fd		*fds = server.s_inherited, *f = NULL;
-	struct lrun		*r;
+	struct lsock		*k;
 	struct sockaddr_storage	 ss;
 	socklen_t		 len = sizeof(ss);
 	int			 type = 0, family = 0, fl;
@@ -185,11 +176,9 @@ listener_inherit(struct listener *l)
 	if (getsockopt(f->fd, SOL_SOCKET, SO_TYPE, &type, &olen) == -1 ||
 	    getsockopt(f->fd, SOL_SOCKET, SO_DOMAIN, &family, &olen) == -1 ||
 	    type != l->l_type || family != l->l_family) {
-		log_errorx("%s:%d: listener %s: the inherited socket %d "
-		    "(\"%s\") is not %s %s socket", l->l_config->cf_path,
-		    config_setting_source_line(l->l_setting), l->l_name,
-		    f->fd, f->name, l->l_family == AF_UNIX ? "a unix" :
-		    l->l_family == AF_INET ? "an inet" : "an inet6",
+		snprintf(err, errlen, "the inherited socket %d (\"%s\") is not "
+		    "%s %s socket", f->fd, f->name, l->l_family == AF_UNIX ?
+		    "a unix" : l->l_family == AF_INET ? "an inet" : "an inet6",
 		    l->l_type == SOCK_STREAM ? "stream" : "dgram");
 		f->used = true;		/* reported: not "matches nothing" */
 		return -1;
@@ -197,14 +186,13 @@ listener_inherit(struct listener *l)
 	f->used = true;
 	if ((fl = fcntl(f->fd, F_GETFL)) != -1)
 		fcntl(f->fd, F_SETFL, fl | O_NONBLOCK);
-	r = listener_run_new(l, f->fd);
+	k = lsock_new(l, f->fd);
 	if (getsockname(f->fd, (struct sockaddr *)&ss, &len) == 0)
-		addr_format_local((struct sockaddr *)&ss, len, r->r_local,
-		    sizeof(r->r_local));
-	log_infox("listener=%s: listening on %s (%s, %s, handler %s, "
-	    "inherited socket \"%s\")", l->l_name, r->r_local,
-	    l->l_type == SOCK_STREAM ? "stream" : "dgram", r->r_ops->name,
-	    l->l_handler->name, f->name);
+		addr_format_local((struct sockaddr *)&ss, len, k->k_local,
+		    sizeof(k->k_local));
+	snprintf(k->k_local + strlen(k->k_local), sizeof(k->k_local) -
+	    strlen(k->k_local), " (inherited \"%s\")", f->name);
+	*k_r = k;
 	return 1;
 }
 
@@ -225,241 +213,292 @@ listener_inherited_release(void)
 	server.s_ninherited = 0;
 }
 
-int
-listener_bind(struct listener *l)
+/* The unix path of k, or NULL (abstract or inet). */
+static const char *
+lsock_path(const struct lsock *k)
 {
-	struct lrun		*r;
-	struct sockaddr_un	*sun = (void *)&l->l_addr;
-	struct sockaddr_storage	 bound;
-	socklen_t		 blen = sizeof(bound);
-	struct stat		 st;
-	char			 err[512];
-	bool			 is_path;
-	int			 fd = -1;
+	const struct sockaddr_un *sun = (const void *)&k->k_addr;
 
-	switch (listener_inherit(l)) {
-	case 1:
-		return 0;
-	case -1:
+	if (k->k_family != AF_UNIX || sun->sun_path[0] == '\0')
+		return NULL;
+	return sun->sun_path;
+}
+
+/* A new socket of k's kind bound to k's address, listening; -1 (err). */
+static int
+lsock_socket(const struct lsock *k, bool reuse_address, char *err,
+    size_t errlen)
+{
+	int fd;
+
+	fd = socket(k->k_family, k->k_type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
 		return -1;
 	}
-	err[0] = '\0';
-	is_path = l->l_family == AF_UNIX && sun->sun_path[0] != '\0';
-	if (is_path) {
-		switch (listener_unix_probe(l, err, sizeof(err))) {
-		case -1:
-			goto fail;
-		case 1:
-			if (unlink(sun->sun_path) == -1 && errno != ENOENT) {
-				snprintf(err, sizeof(err), "cannot remove "
-				    "stale socket %s: %s", sun->sun_path,
-				    strerror(errno));
-				goto fail;
-			}
-			log_infox("listener=%s: removed stale socket %s",
-			    l->l_name, sun->sun_path);
-			break;
-		}
-	}
-
-	fd = socket(l->l_family, l->l_type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd == -1) {
-		snprintf(err, sizeof(err), "socket: %s", strerror(errno));
-		goto fail;
-	}
-	if (l->l_family != AF_UNIX) {
+	if (k->k_family != AF_UNIX) {
 		if (listener_setopt(fd, SOL_SOCKET, SO_REUSEADDR,
-		    l->l_reuse_address, "SO_REUSEADDR", err, sizeof(err)) ||
-		    (l->l_reuse_port && listener_setopt(fd, SOL_SOCKET,
-		    SO_REUSEPORT, 1, "SO_REUSEPORT", err, sizeof(err))))
+		    reuse_address, "SO_REUSEADDR", err, errlen) ||
+		    (k->k_reuse_port && listener_setopt(fd, SOL_SOCKET,
+		    SO_REUSEPORT, 1, "SO_REUSEPORT", err, errlen)))
 			goto fail;
 	}
-	if (l->l_family == AF_INET6 && listener_setopt(fd, IPPROTO_IPV6,
-	    IPV6_V6ONLY, l->l_v6only, "IPV6_V6ONLY", err, sizeof(err)))
+	if (k->k_family == AF_INET6 && listener_setopt(fd, IPPROTO_IPV6,
+	    IPV6_V6ONLY, k->k_v6only, "IPV6_V6ONLY", err, errlen))
 		goto fail;
-	if (bind(fd, (struct sockaddr *)&l->l_addr, l->l_addrlen) == -1) {
-		char a[sizeof(((struct lrun *)0)->r_local)];
+	if (bind(fd, (const struct sockaddr *)&k->k_addr,
+	    k->k_addrlen) == -1) {
+		int e = errno;
 
-		addr_format_local((struct sockaddr *)&l->l_addr, l->l_addrlen,
-		    a, sizeof(a));
-		snprintf(err, sizeof(err), "cannot bind %s: %s", a,
-		    strerror(errno));
-		goto fail;
-	}
-	if (is_path && chmod(sun->sun_path, l->l_unix_mode) == -1) {
-		snprintf(err, sizeof(err), "chmod %s: %s", sun->sun_path,
-		    strerror(errno));
-		unlink(sun->sun_path);
-		goto fail;
-	}
-	if (l->l_type == SOCK_STREAM && listen(fd, l->l_queue_size) == -1) {
-		snprintf(err, sizeof(err), "listen: %s", strerror(errno));
-		if (is_path)
-			unlink(sun->sun_path);
-		goto fail;
-	}
+		char a[sizeof(k->k_local)];
 
-	r = listener_run_new(l, fd);
-	if (is_path && stat(sun->sun_path, &st) == 0) {
-		r->r_unlink = true;
-		r->r_dev = st.st_dev;
-		r->r_ino = st.st_ino;
+		addr_format_local((const struct sockaddr *)&k->k_addr,
+		    k->k_addrlen, a, sizeof(a));
+		snprintf(err, errlen, "cannot bind %s: %s", a, strerror(e));
+		errno = e;
+		goto fail;
 	}
-	if (getsockname(fd, (struct sockaddr *)&bound, &blen) == -1 ||
-	    l->l_family == AF_UNIX)
-		addr_format_local((struct sockaddr *)&l->l_addr, l->l_addrlen,
-		    r->r_local, sizeof(r->r_local));
-	else
-		addr_format_local((struct sockaddr *)&bound, blen, r->r_local,
-		    sizeof(r->r_local));
-	log_infox("listener=%s: listening on %s (%s, %s, handler %s)",
-	    l->l_name, r->r_local, l->l_type == SOCK_STREAM ? "stream" :
-	    "dgram", r->r_ops->name, l->l_handler->name);
-	return 0;
+	if (k->k_type == SOCK_STREAM && listen(fd, k->k_queue_size) == -1) {
+		snprintf(err, errlen, "listen: %s", strerror(errno));
+		if (lsock_path(k) != NULL)
+			unlink(lsock_path(k));
+		goto fail;
+	}
+	return fd;
 fail:
-	if (fd != -1)
+	{
+		int e = errno;
+
 		close(fd);
-	log_errorx("%s:%d: listener %s: %s", l->l_config->cf_path,
-	    config_setting_source_line(l->l_setting), l->l_name, err);
+		errno = e;
+	}
 	return -1;
 }
 
-/* Stops accepting on every loop that watches l; keep: leave the socket. */
-static void
-listener_stop_accepting(struct listener *l, bool keep)
+struct lsock *
+lsock_open(const struct listener *l, bool *in_use_r, char *err,
+    size_t errlen)
 {
-	struct lrun *r = l->l_run;
-
-	atomic_store(&r->r_closing, true);
-	if (r->r_ops->close != NULL)
-		r->r_ops->close(l, keep);
-	else
-		listener_watch_stop(&r->r_watch);
-}
-
-void
-listener_close(struct listener *l)
-{
-	struct lrun		*r = l->l_run;
-	struct sockaddr_un	*sun = (void *)&l->l_addr;
+	struct lsock		*k = NULL;
+	struct sockaddr_storage	 bound;
+	socklen_t		 blen = sizeof(bound);
 	struct stat		 st;
+	const char		*path;
+	int			 fd = -1;
 
-	if (r == NULL || atomic_load(&r->r_closing))
-		return;
-	listener_stop_accepting(l, false);
-	/* Remove the file only if it is still the one we created. */
-	if (r->r_unlink && stat(sun->sun_path, &st) == 0 &&
-	    st.st_dev == r->r_dev && st.st_ino == r->r_ino &&
-	    unlink(sun->sun_path) == -1)
-		log_warning("listener=%s: cannot remove %s", l->l_name,
-		    sun->sun_path);
-	r->r_unlink = false;
-	/* A model with loops of its own closes the socket once they let go
-	 * of it; datagram requests reply through it: keep it until idle. */
-	if (r->r_ops->close == NULL && r->r_fd != -1 &&
-	    (l->l_type == SOCK_STREAM ||
-	    atomic_load(&r->r_share->s_active) == 0)) {
-		close(r->r_fd);
-		r->r_fd = -1;
+	*in_use_r = false;
+	switch (listener_inherit(l, &k, err, errlen)) {
+	case 1:
+		return k;
+	case -1:
+		return NULL;
 	}
+	k = lsock_new(l, -1);
+	if ((path = lsock_path(k)) != NULL) {
+		switch (listener_unix_probe(l, in_use_r, err, errlen)) {
+		case -1:
+			goto fail;
+		case 1:
+			if (unlink(path) == -1 && errno != ENOENT) {
+				snprintf(err, errlen, "cannot remove stale "
+				    "socket %s: %s", path, strerror(errno));
+				goto fail;
+			}
+			log_infox("listener=%s: removed stale socket %s",
+			    l->l_name, path);
+			break;
+		}
+	}
+	if ((fd = lsock_socket(k, l->l_reuse_address, err, errlen)) == -1) {
+		*in_use_r = errno == EADDRINUSE;
+		goto fail;
+	}
+	if (path != NULL && chmod(path, l->l_unix_mode) == -1) {
+		snprintf(err, errlen, "chmod %s: %s", path, strerror(errno));
+		unlink(path);
+		goto fail;
+	}
+	k->k_fd = fd;
+	if (path != NULL && stat(path, &st) == 0) {
+		k->k_unlink = true;
+		k->k_dev = st.st_dev;
+		k->k_ino = st.st_ino;
+	}
+	if (l->l_family == AF_UNIX ||
+	    getsockname(fd, (struct sockaddr *)&bound, &blen) == -1)
+		addr_format_local((const struct sockaddr *)&l->l_addr, l->l_addrlen,
+		    k->k_local, sizeof(k->k_local));
+	else
+		addr_format_local((struct sockaddr *)&bound, blen, k->k_local,
+		    sizeof(k->k_local));
+	return k;
+fail:
+	if (fd != -1)
+		close(fd);
+	source_table_free(k->k_sources);
+	free(k);
+	return NULL;
 }
 
 void
-listener_detach(struct listener *l)
+lsock_ref(struct lsock *k)
 {
-	struct lrun *r = l->l_run;
+	k->k_refs++;
+}
 
-	if (r == NULL || atomic_load(&r->r_closing))
+/* Removes the unix socket file if it is still the one we created. */
+static void
+lsock_unlink(struct lsock *k)
+{
+	const char	*path = lsock_path(k);
+	struct stat	 st;
+
+	if (k->k_unlink && path != NULL && stat(path, &st) == 0 &&
+	    st.st_dev == k->k_dev && st.st_ino == k->k_ino &&
+	    unlink(path) == -1)
+		log_warning("cannot remove %s", path);
+	k->k_unlink = false;
+}
+
+void
+lsock_shut(struct lsock *k)
+{
+	if (k->k_shut)
 		return;
-	listener_stop_accepting(l, true);
+	k->k_shut = true;
+	lsock_unlink(k);
+	/* A listening TCP or unix stream socket stops listening: queued
+	 * and new clients are refused at once.  The number stays ours, so
+	 * no loop watching it can see another descriptor under it. */
+	if (k->k_type == SOCK_STREAM && k->k_fd != -1)
+		shutdown(k->k_fd, SHUT_RDWR);
+}
+
+void
+lsock_unref(struct lsock *k)
+{
+	SSD_ASSERT(k->k_refs > 0);
+	if (--k->k_refs > 0)
+		return;
+	lsock_unlink(k);
+	if (k->k_fd != -1)
+		close(k->k_fd);
+	source_table_free(k->k_sources);
+	free(k);
 }
 
 bool
-listener_same_socket(const struct listener *l, const struct listener *nl)
+lsock_fits(const struct lsock *k, const struct listener *l)
 {
-	return l->l_family == nl->l_family && l->l_type == nl->l_type &&
-	    l->l_addrlen == nl->l_addrlen &&
-	    memcmp(&l->l_addr, &nl->l_addr, l->l_addrlen) == 0;
+	return k->k_family == l->l_family && k->k_type == l->l_type &&
+	    k->k_addrlen == l->l_addrlen &&
+	    memcmp(&k->k_addr, &l->l_addr, k->k_addrlen) == 0;
+}
+
+static int
+lsock_port(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)(const void *)ss)->
+		    sin_port);
+	if (ss->ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)(const void *)ss)->
+		    sin6_port);
+	return 0;
+}
+
+bool
+lsock_conflicts(const struct lsock *k, const struct listener *l)
+{
+	const struct sockaddr_un *a = (const void *)&k->k_addr,
+	    *b = (const void *)&l->l_addr;
+
+	if (k->k_family == AF_UNIX || l->l_family == AF_UNIX)
+		return k->k_family == l->l_family &&
+		    k->k_addrlen == l->l_addrlen &&
+		    memcmp(a->sun_path, b->sun_path, k->k_addrlen -
+		    offsetof(struct sockaddr_un, sun_path)) == 0;
+	return k->k_type == l->l_type && l->l_port != 0 &&
+	    lsock_port(&k->k_addr) == l->l_port;
+}
+
+int
+lsock_release_address(struct lsock *k, char *err, size_t errlen)
+{
+	int fd;
+
+	/* An unbound socket takes the number over: the address is free,
+	 * and whoever still holds the number holds a harmless socket. */
+	fd = socket(k->k_family, k->k_type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1 || dup3(fd, k->k_fd, O_CLOEXEC) == -1) {
+		snprintf(err, errlen, "cannot release %s: %s", k->k_local,
+		    strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	lsock_unlink(k);
+	return 0;
+}
+
+int
+lsock_restore_address(struct lsock *k, char *err, size_t errlen)
+{
+	const char	*path = lsock_path(k);
+	struct stat	 st;
+	int		 fd;
+
+	if ((fd = lsock_socket(k, true, err, errlen)) == -1)
+		return -1;
+	if (path != NULL) {
+		chmod(path, k->k_unix_mode);
+		if (stat(path, &st) == 0) {
+			k->k_unlink = true;
+			k->k_dev = st.st_dev;
+			k->k_ino = st.st_ino;
+		}
+	}
+	if (dup3(fd, k->k_fd, O_CLOEXEC) == -1) {
+		snprintf(err, errlen, "dup3: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
 }
 
 void
-listener_adopt(struct listener *l, struct listener *from)
+lsock_adjust(struct lsock *k, const struct listener *l)
 {
-	struct lrun		*r, *fr = from->l_run;
-	struct sockaddr_un	*sun = (void *)&l->l_addr;
+	const char *path = lsock_path(k);
 
-	r = listener_run_new(l, fr->r_fd);
-	/* The old listener's requests still count against the socket. */
-	source_table_free(r->r_share->s_sources);
-	free(r->r_share);
-	r->r_share = fr->r_share;
-	r->r_share->s_refs++;
-	r->r_share->s_owner = r;
-	/* The old listener's workers may still be letting go of the fd:
-	 * it is closed by whoever owns it last, which is now l. */
-	fr->r_fd = -1;
-	r->r_unlink = fr->r_unlink;
-	r->r_dev = fr->r_dev;
-	r->r_ino = fr->r_ino;
-	fr->r_unlink = false;
-	memcpy(r->r_local, fr->r_local, sizeof(r->r_local));
-	/* What can change on a bound socket is applied; the rest (v6only)
-	 * was refused by the reload. */
-	if (l->l_type == SOCK_STREAM && l->l_queue_size != from->l_queue_size &&
-	    listen(r->r_fd, l->l_queue_size) == -1)
+	if (k->k_type == SOCK_STREAM && l->l_queue_size != k->k_queue_size &&
+	    listen(k->k_fd, l->l_queue_size) == -1)
 		log_warning("listener=%s: listen(%d)", l->l_name,
 		    l->l_queue_size);
-	if (r->r_unlink && l->l_unix_mode != from->l_unix_mode &&
-	    chmod(sun->sun_path, l->l_unix_mode) == -1)
-		log_warning("listener=%s: chmod %s", l->l_name, sun->sun_path);
-	if (l->l_family != AF_UNIX && l->l_reuse_port != from->l_reuse_port) {
+	k->k_queue_size = l->l_queue_size;
+	if (k->k_unlink && path != NULL && l->l_unix_mode != k->k_unix_mode &&
+	    chmod(path, l->l_unix_mode) == -1)
+		log_warning("listener=%s: chmod %s", l->l_name, path);
+	k->k_unix_mode = l->l_unix_mode;
+	if (k->k_family != AF_UNIX && l->l_reuse_port != k->k_reuse_port) {
 		int on = l->l_reuse_port;
 
-		setsockopt(r->r_fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on));
+		setsockopt(k->k_fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on));
 	}
-	log_infox("listener=%s: keeps its socket %s (%s, %s, handler %s)",
-	    l->l_name, r->r_local, l->l_type == SOCK_STREAM ? "stream" :
-	    "dgram", r->r_ops->name, l->l_handler->name);
+	k->k_reuse_port = l->l_reuse_port;
 }
 
-void
-listener_free_run(struct listener *l)
-{
-	struct lrun *r = l->l_run;
-
-	if (r == NULL)
-		return;
-	listener_watch_fini(&r->r_watch);
-	if (r->r_fd != -1)
-		close(r->r_fd);
-	if (r->r_share->s_owner == r)
-		r->r_share->s_owner = NULL;
-	if (--r->r_share->s_refs == 0) {
-		source_table_free(r->r_share->s_sources);
-		free(r->r_share);
-	}
-	free(r);
-	l->l_run = NULL;
-}
-
-/* A client turned away: counted, and logged at most once a second, so
- * that a flood cannot fill the disk. */
+/* A client turned away before it became a request. */
 static void
 listener_refused(struct lwatch *w, const struct sockaddr *sa, socklen_t len,
     _Atomic unsigned long *counter, const char *why)
 {
-	char		 peer[ADDR_STRLEN];
-	ev_tstamp	 now = ev_now(w->w_loop);
+	char peer[ADDR_STRLEN];
 
-	stats_add(counter, 1);
-	w->w_refused++;
-	if (now - w->w_refused_logged < 1.0)
-		return;
 	addr_format(sa, len, peer, sizeof(peer));
-	log_infox("listener=%s peer=%s: %s (%lu turned away since the last "
-	    "report)", w->w_listener->l_name, peer, why, w->w_refused);
-	w->w_refused = 0;
-	w->w_refused_logged = now;
+	stats_refusal(w->w_run->r_stats, counter, peer, why);
 }
 
 /* Refused by allow/deny. */
@@ -467,13 +506,13 @@ static bool
 listener_acl_refuses(struct lwatch *w, const struct sockaddr *sa,
     socklen_t len)
 {
-	struct listener	*l = w->w_listener;
+	const struct listener *l = w->w_run->r_listener;
 
 	/* Behind a proxy the socket's peer is the proxy: the client comes
 	 * with the PROXY header, and is checked then. */
 	if (l->l_proxy_protocol || !acl_refuses(l, sa))
 		return false;
-	listener_refused(w, sa, len, &l->l_stats->s_refused_acl,
+	listener_refused(w, sa, len, &w->w_run->r_stats->s_refused_acl,
 	    "refused by allow/deny");
 	return true;
 }
@@ -483,12 +522,12 @@ static bool
 listener_source_take(struct lwatch *w, const struct sockaddr *sa,
     socklen_t len)
 {
-	struct listener *l = w->w_listener;
+	const struct listener *l = w->w_run->r_listener;
 
 	if (l->l_max_per_source == 0 || l->l_proxy_protocol ||
-	    source_take(l->l_run->r_share->s_sources, sa, l->l_max_per_source))
+	    source_take(w->w_run->r_sock->k_sources, sa, l->l_max_per_source))
 		return true;
-	listener_refused(w, sa, len, &l->l_stats->s_refused_per_source,
+	listener_refused(w, sa, len, &w->w_run->r_stats->s_refused_per_source,
 	    "refused: max_per_source reached");
 	return false;
 }
@@ -496,8 +535,10 @@ listener_source_take(struct lwatch *w, const struct sockaddr *sa,
 static void
 listener_begin(struct lwatch *w, struct ssd_request *rq)
 {
-	rq->rq_source_counted = w->w_listener->l_max_per_source > 0 &&
-	    !w->w_listener->l_proxy_protocol;
+	const struct listener *l = w->w_run->r_listener;
+
+	rq->rq_source_counted = l->l_max_per_source > 0 &&
+	    !l->l_proxy_protocol;
 	server_request_begin(rq, w);
 }
 
@@ -507,7 +548,8 @@ listener_pause(struct lwatch *w, int err)
 	ev_io_stop(w->w_loop, &w->w_io);
 	if (!w->w_backoff_logged)
 		log_warningx("listener=%s: %s: pausing for %gs",
-		    w->w_listener->l_name, strerror(err), LISTENER_BACKOFF);
+		    w->w_run->r_listener->l_name, strerror(err),
+		    LISTENER_BACKOFF);
 	w->w_backoff_logged = true;
 	ev_timer_set(&w->w_backoff, LISTENER_BACKOFF, 0.);
 	ev_timer_start(w->w_loop, &w->w_backoff);
@@ -518,21 +560,21 @@ listener_pause(struct lwatch *w, int err)
 static bool
 listener_take(struct lwatch *w)
 {
-	struct listener *l = w->w_listener;
+	struct lrun *r = w->w_run;
 
-	if (atomic_load(&l->l_run->r_closing) || ev_is_active(&w->w_backoff) ||
-	    !l->l_run->r_ops->can_accept(l))
+	if (atomic_load(&r->r_closing) || ev_is_active(&w->w_backoff) ||
+	    !r->r_ops->can_accept(r))
 		return false;
-	if (server_reserve(l))
+	if (server_reserve(r))
 		return true;
-	stats_add(&l->l_stats->s_capped, 1);
+	stats_add(&r->r_stats->s_capped, 1);
 	return false;
 }
 
 static void
 listener_accept(struct lwatch *w)
 {
-	struct listener		*l = w->w_listener;
+	struct lrun		*r = w->w_run;
 	struct sockaddr_storage	 ss;
 	socklen_t		 len;
 	int			 fd;
@@ -544,7 +586,7 @@ listener_accept(struct lwatch *w)
 		if (fd == -1) {
 			int err = errno;
 
-			server_unreserve(l);
+			server_unreserve(r);
 			/* accept(2) passes on errors of the connection it
 			 * would have returned: skip that one. */
 			if (err == EINTR || err == ECONNABORTED ||
@@ -555,23 +597,27 @@ listener_accept(struct lwatch *w)
 				continue;
 			if (err == EAGAIN || err == EWOULDBLOCK)
 				break;
+			/* A socket that stopped listening (shut). */
+			if (err == EINVAL)
+				break;
 			if (err == EMFILE || err == ENFILE ||
 			    err == ENOBUFS || err == ENOMEM) {
 				listener_pause(w, err);
 				return;
 			}
 			errno = err;
-			log_warning("listener=%s: accept", l->l_name);
+			log_warning("listener=%s: accept",
+			    r->r_listener->l_name);
 			break;
 		}
 		w->w_backoff_logged = false;
 		if (listener_acl_refuses(w, (struct sockaddr *)&ss, len) ||
 		    !listener_source_take(w, (struct sockaddr *)&ss, len)) {
-			server_unreserve(l);
+			server_unreserve(r);
 			close(fd);
 			continue;
 		}
-		listener_begin(w, request_new_stream(l, fd,
+		listener_begin(w, request_new_stream(r, fd,
 		    (struct sockaddr *)&ss, len));
 	}
 }
@@ -579,7 +625,8 @@ listener_accept(struct lwatch *w)
 static void
 listener_recv(struct lwatch *w)
 {
-	struct listener		*l = w->w_listener;
+	struct lrun		*r = w->w_run;
+	const struct listener	*l = r->r_listener;
 	struct sockaddr_storage	 ss;
 	socklen_t		 len;
 	ssize_t			 n;
@@ -592,7 +639,7 @@ listener_recv(struct lwatch *w)
 		if (n == -1) {
 			int err = errno;
 
-			server_unreserve(l);
+			server_unreserve(r);
 			if (err == EINTR)
 				continue;
 			if (err != EAGAIN && err != EWOULDBLOCK) {
@@ -605,20 +652,20 @@ listener_recv(struct lwatch *w)
 		if ((size_t)n > l->l_max_packet_size) {
 			char why[96];
 
-			server_unreserve(l);
+			server_unreserve(r);
 			snprintf(why, sizeof(why), "datagram of %zd bytes "
 			    "dropped: max_packet_size is %zu", n,
 			    l->l_max_packet_size);
 			listener_refused(w, (struct sockaddr *)&ss, len,
-			    &l->l_stats->s_refused_size, why);
+			    &r->r_stats->s_refused_size, why);
 			continue;
 		}
 		if (listener_acl_refuses(w, (struct sockaddr *)&ss, len) ||
 		    !listener_source_take(w, (struct sockaddr *)&ss, len)) {
-			server_unreserve(l);
+			server_unreserve(r);
 			continue;
 		}
-		listener_begin(w, request_new_dgram(l, w->w_dgram,
+		listener_begin(w, request_new_dgram(r, w->w_dgram,
 		    (size_t)n, (struct sockaddr *)&ss, len));
 	}
 }
@@ -630,11 +677,11 @@ listener_io_cb(struct ev_loop *loop, ev_io *io, int revents)
 
 	(void)loop;
 	(void)revents;
-	if (w->w_listener->l_type == SOCK_STREAM)
+	if (w->w_run->r_listener->l_type == SOCK_STREAM)
 		listener_accept(w);
 	else
 		listener_recv(w);
-	if (!server_can_accept(w->w_listener))
+	if (!server_can_accept(w->w_run))
 		ev_io_stop(w->w_loop, &w->w_io);
 }
 
@@ -647,16 +694,15 @@ listener_backoff_cb(struct ev_loop *loop, ev_timer *t, int revents)
 }
 
 void
-listener_watch_init(struct lwatch *w, struct listener *l,
-    struct ev_loop *loop)
+listener_watch_init(struct lwatch *w, struct lrun *r, struct ev_loop *loop)
 {
 	memset(w, 0, sizeof(*w));
-	w->w_listener = l;
+	w->w_run = r;
 	w->w_loop = loop;
-	ev_io_init(&w->w_io, listener_io_cb, l->l_run->r_fd, EV_READ);
+	ev_io_init(&w->w_io, listener_io_cb, r->r_sock->k_fd, EV_READ);
 	ev_init(&w->w_backoff, listener_backoff_cb);
-	if (l->l_type == SOCK_DGRAM)
-		w->w_dgram = xmalloc(l->l_max_packet_size + 1);
+	if (r->r_listener->l_type == SOCK_DGRAM)
+		w->w_dgram = xmalloc(r->r_listener->l_max_packet_size + 1);
 }
 
 void
@@ -681,33 +727,40 @@ void
 listener_watch_resume(struct lwatch *w)
 {
 	if (w->w_loop == NULL || ev_is_active(&w->w_io) ||
-	    ev_is_active(&w->w_backoff) || !server_can_accept(w->w_listener))
+	    ev_is_active(&w->w_backoff) || !server_can_accept(w->w_run))
 		return;
 	ev_io_start(w->w_loop, &w->w_io);
 }
 
 void
-listener_start(struct listener *l)
+listener_start(struct lrun *r)
 {
-	struct lrun *r = l->l_run;
-
 	if (r->r_ops->resume != NULL) {
-		r->r_ops->resume(l);
+		r->r_ops->resume(r);
 		return;
 	}
-	listener_watch_init(&r->r_watch, l, server.s_loop);
+	listener_watch_init(&r->r_watch, r, server.s_loop);
 	listener_watch_resume(&r->r_watch);
 }
 
 void
-listener_resume(struct listener *l)
+listener_resume(struct lrun *r)
 {
-	struct lrun *r = l->l_run;
-
-	if (r == NULL || atomic_load(&r->r_closing))
+	if (r->r_sock == NULL || atomic_load(&r->r_closing))
 		return;
 	if (r->r_ops->resume != NULL)
-		r->r_ops->resume(l);
+		r->r_ops->resume(r);
 	else
 		listener_watch_resume(&r->r_watch);
+}
+
+void
+listener_stop(struct lrun *r)
+{
+	if (atomic_exchange(&r->r_closing, true))
+		return;
+	if (r->r_ops->close != NULL)
+		r->r_ops->close(r);
+	else
+		listener_watch_stop(&r->r_watch);
 }

@@ -15,6 +15,7 @@
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 #include <stdlib.h>
@@ -73,6 +74,9 @@ struct plugin {
 };
 static LIST_HEAD(, plugin) loader_plugins = LIST_HEAD_INITIALIZER(loader_plugins);
 static unsigned long loader_generation;
+/* A reload prepares handlers on a thread of its own while the loop
+ * releases a retired generation's: the list and counts under a lock. */
+static pthread_mutex_t loader_mtx = PTHREAD_MUTEX_INITIALIZER;
 
 static const struct ssd_handler *
 loader_check(void *dl, const char *path, char *err, size_t errlen)
@@ -138,7 +142,7 @@ loader_dlopen_fresh(const char *path, char *err, size_t errlen)
 }
 
 static const struct ssd_handler *
-loader_dlopen(const char *path, void **dl_r, char *err, size_t errlen)
+loader_dlopen_locked(const char *path, void **dl_r, char *err, size_t errlen)
 {
 	const struct ssd_handler	*h;
 	struct plugin			*p;
@@ -188,6 +192,17 @@ loader_dlopen(const char *path, void **dl_r, char *err, size_t errlen)
 	p->p_refs = 1;
 	LIST_INSERT_HEAD(&loader_plugins, p, p_entry);
 	*dl_r = p;
+	return h;
+}
+
+static const struct ssd_handler *
+loader_dlopen(const char *path, void **dl_r, char *err, size_t errlen)
+{
+	const struct ssd_handler *h;
+
+	pthread_mutex_lock(&loader_mtx);
+	h = loader_dlopen_locked(path, dl_r, err, errlen);
+	pthread_mutex_unlock(&loader_mtx);
 	return h;
 }
 
@@ -301,9 +316,15 @@ loader_close(void *dl)
 {
 	struct plugin *p = dl;
 
-	if (p == NULL || --p->p_refs > 0)
+	if (p == NULL)
 		return;
+	pthread_mutex_lock(&loader_mtx);
+	if (--p->p_refs > 0) {
+		pthread_mutex_unlock(&loader_mtx);
+		return;
+	}
 	LIST_REMOVE(p, p_entry);
+	pthread_mutex_unlock(&loader_mtx);
 	dlclose(p->p_dl);
 	free(p->p_path);
 	free(p);

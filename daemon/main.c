@@ -52,9 +52,10 @@ main(int argc, char *argv[])
 	enum log_target	 target;
 	int		 dfd = -1;
 	struct config	*cf = NULL;
+	struct gen	*g = NULL;
 	struct diag	 d;
 	bool		 test = false, list = false, daemonize = false;
-	int		 ch, level = -1, status;
+	int		 ch, level = -1, level_cli, status;
 
 	log_init(LOG_INFO, LOG_TARGET_STDERR);
 	while ((ch = getopt_long(argc, argv, "c:tLDp:l:Vh", longopts,
@@ -100,35 +101,37 @@ main(int argc, char *argv[])
 	}
 	if (level != -1)
 		log_setlevel(level);
+	level_cli = level;
 
 	diag_init(&d);
-	if (config_load(path, &cf, &d) == 0)
-		handler_prepare(cf, &d);
 	if (list) {
+		/* The listing needs the handler directory only. */
+		config_load(path, &cf, &d);
 		loader_list(cf != NULL ? cf->cf_handler_dir : SSD_HANDLERDIR,
 		    stdout);
-		if (cf != NULL)
-			handler_release(cf);
 		config_free(cf);
 		diag_fini(&d);
 		return EXIT_OK;
 	}
+	if (config_load(path, &cf, &d) == 0)
+		g = gen_new(cf, &d);	/* takes cf */
 	if (d.d_count > 0) {
 		if (test)
 			diag_print(&d, stderr);
 		else
 			diag_log(&d);
 		diag_fini(&d);
-		config_free(cf);
+		if (g != NULL)
+			gen_unref(g);
 		return EXIT_CONFIG;
 	}
 	diag_fini(&d);
 	if (test) {
 		printf("configuration OK\n");
-		handler_release(cf);
-		config_free(cf);
+		gen_unref(g);
 		return EXIT_OK;
 	}
+	cf = g->g_cfg;
 
 	/* Our own copy: the config is freed before the file is removed. */
 	if (pid_file == NULL && cf->cf_pid_file != NULL)
@@ -151,9 +154,12 @@ main(int argc, char *argv[])
 
 	status = EXIT_CONFIG;
 	stats_init();
-	if (server_init(cf) == -1)
+	if (server_init(level_cli) == -1) {
+		gen_unref(g);
 		goto done;
-	if (server_bind() == -1)
+	}
+	server.s_detached = daemonize;
+	if (server_bind(g) == -1)
 		goto abort;
 	if (pid_file != NULL &&
 	    priv_pidfile_write(pid_file, err, sizeof(err)) == -1) {
@@ -173,21 +179,14 @@ main(int argc, char *argv[])
 	}
 	priv_daemonize_done(dfd);
 	status = server_run();
-	cf = server.s_cfg;		/* a reload may have replaced it */
-	if (server.s_nactive == 0) {
-		handler_release(cf);
-		config_free(cf);
-	}
 	goto done;
 abort:
 	server_abort();
-	handler_release(cf);
-	config_free(cf);
 done:
 	if (pid_file != NULL)
 		priv_pidfile_remove(pid_file);
 	free(abs_pid_file);
-	if (server.s_nactive == 0)
+	if (atomic_load(&server.s_nactive) == 0)
 		stats_cleanup();	/* no thread counts any more */
 	return status;
 }

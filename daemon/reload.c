@@ -1,57 +1,36 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * reload.c - SIGHUP: read, validate and prepare the whole new configuration
- * (handlers initialised, new sockets bound) before anything changes, then
- * swap in one step.  A listener whose socket is unchanged (family, type,
- * address, port) keeps it, so its queued clients are never refused; new
- * ones are bound before removed ones close; removed ones finish their
- * requests.  On any failure the running configuration stays as it was and
- * every problem is logged as FILE:LINE.
+ * reload.c - SIGHUP.  The new configuration is read, validated and given
+ * its handlers (plugin probes, init) on a thread of its own, so the loop
+ * keeps serving and pinging the watchdog however long that takes.  Then,
+ * on the loop, its sockets: a listener whose socket is unchanged (family,
+ * type, address) keeps it, so its queued clients are never refused; new
+ * ones are bound while the old still serve; one whose address an old
+ * socket holds (127.0.0.1:P becoming *:P, a unix path changing type) is
+ * rebound: the old socket lets go of the address first, and gets it back
+ * if the bind fails.  Then the swap, in one step (server_swap).  On any
+ * failure the running generation stays as it was, every problem logged
+ * once, as FILE:LINE.  A SIGHUP during a reload runs another after it.
  */
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
 #include <time.h>
 
 #include "server.h"
 
-/* The old listener whose socket nl can keep, claimed in claimed[]. */
-static struct listener *
-reload_match(struct config *old, const struct listener *nl,
-    struct listener **claimed, size_t nold)
+/* The reload thread: everything that may take long, off the loop. */
+static void *
+reload_thread_main(void *arg)
 {
-	struct listener	*l;
-	size_t		 i;
+	char		*path = arg;
+	struct config	*cf = NULL;
 
-	/* The same name first, then any unclaimed one on that address; but
-	 * "port 0" is any free port, not an address: by name only. */
-	for (int pass = 0; pass < 2; pass++) {
-		if (pass == 1 && nl->l_family != AF_UNIX && nl->l_port == 0)
-			break;
-		i = 0;
-		TAILQ_FOREACH(l, &old->cf_listeners, l_entry) {
-			if (claimed[i] == NULL && listener_same_socket(l, nl) &&
-			    (pass == 1 || strcmp(l->l_name, nl->l_name) == 0))
-				return l;
-			if (++i == nold)
-				break;
-		}
-	}
+	if (config_load(path, &cf, &server.s_reload_diag) == 0)
+		server.s_reload_gen = gen_new(cf, &server.s_reload_diag);
+	free(path);
+	ev_async_send(server.s_loop, &server.s_reload_async);
 	return NULL;
-}
-
-static size_t
-reload_index(struct config *cf, const struct listener *want)
-{
-	struct listener	*l;
-	size_t		 i = 0;
-
-	TAILQ_FOREACH(l, &cf->cf_listeners, l_entry) {
-		if (l == want)
-			return i;
-		i++;
-	}
-	SSD_ASSERT(0);
-	return 0;
 }
 
 static void
@@ -64,99 +43,233 @@ reload_notify_ready(bool ok, unsigned broken)
 		sd_notifyf("READY=1\nSTATUS=%s: serving %zu listeners",
 		    ok ? "reloaded" :
 		    "reload failed, previous configuration kept",
-		    server.s_cfg->cf_nlisteners);
+		    server.s_gen->g_cfg->cf_nlisteners);
 }
 
-void
-reload_run(void)
+/* The old socket that nl can keep: the same name first, then any one
+ * not kept yet on that address ("port 0" is any free port: by name). */
+static struct lsock *
+reload_match(struct gen *old, struct gen *g, const struct listener *nl)
 {
-	struct config	*old = server.s_cfg, *cf = NULL;
-	struct listener	*l, *o, **from = NULL, **claimed = NULL;
-	struct diag	 d;
-	struct timespec	 ts;
-	size_t		 i, nold = old->cf_nlisteners;
+	for (int pass = 0; pass < 2; pass++) {
+		if (pass == 1 && nl->l_family != AF_UNIX && nl->l_port == 0)
+			break;
+		for (size_t i = 0; i < old->g_nruns; i++) {
+			struct lrun	*o = &old->g_runs[i];
+			bool		 taken = false;
+
+			if (o->r_sock == NULL || !lsock_fits(o->r_sock, nl) ||
+			    (pass == 0 && strcmp(o->r_listener->l_name,
+			    nl->l_name) != 0))
+				continue;
+			for (size_t j = 0; j < g->g_nruns; j++)
+				if (g->g_runs[j].r_sock == o->r_sock)
+					taken = true;
+			if (!taken)
+				return o->r_sock;
+		}
+	}
+	return NULL;
+}
+
+/* The old socket, kept by no new listener, that holds nl's address. */
+static struct lsock *
+reload_holder(struct gen *old, struct gen *g, const struct listener *nl)
+{
+	for (size_t i = 0; i < old->g_nruns; i++) {
+		struct lsock	*k = old->g_runs[i].r_sock;
+		bool		 kept = false;
+
+		for (size_t j = 0; j < g->g_nruns; j++)
+			if (g->g_runs[j].r_sock == k)
+				kept = true;
+		if (k != NULL && !kept && !k->k_shut && lsock_conflicts(k, nl))
+			return k;
+	}
+	return NULL;
+}
+
+static void
+reload_error(const struct listener *l, const char *msg)
+{
+	log_errorx("%s:%d: listener %s: %s", l->l_config->cf_path,
+	    config_setting_source_line(l->l_setting), l->l_name, msg);
+}
+
+/* Gives every listener of g its socket; 0 or -1 (logged). */
+static int
+reload_bind(struct gen *old, struct gen *g)
+{
+	struct lsock	**held = xcalloc(g->g_nruns, sizeof(*held));
+	struct lsock	**released = xcalloc(g->g_nruns, sizeof(*released));
+	size_t		 nreleased = 0;
+	char		 err[512];
+	int		 rc = -1;
+
+	/* Kept sockets first, so that no new one is bound in their way. */
+	for (size_t i = 0; i < g->g_nruns; i++) {
+		struct lrun	*r = &g->g_runs[i];
+		struct lsock	*k = reload_match(old, g, r->r_listener);
+
+		if (k == NULL)
+			continue;
+		if (k->k_family == AF_INET6 &&
+		    k->k_v6only != r->r_listener->l_v6only) {
+			reload_error(r->r_listener, "v6only of a bound address "
+			    "cannot change on reload; restart sockserverd");
+			goto done;
+		}
+		server_open_run(r, k, NULL);
+	}
+	/* New ones while the old still serve; those whose address an old
+	 * socket holds wait. */
+	for (size_t i = 0; i < g->g_nruns; i++) {
+		struct lrun	*r = &g->g_runs[i];
+		bool		 in_use = false;
+
+		if (r->r_sock != NULL)
+			continue;
+		if (server_open_run(r, NULL, &in_use) == 0)
+			continue;
+		if (!in_use || (held[i] = reload_holder(old, g,
+		    r->r_listener)) == NULL) {
+			if (in_use)
+				reload_error(r->r_listener, "its address is "
+				    "in use");
+			goto done;
+		}
+	}
+	/* Rebind: the old socket lets go of the address, the new one takes
+	 * it; if it cannot, the old one gets it back. */
+	for (size_t i = 0; i < g->g_nruns; i++) {
+		struct lrun *r = &g->g_runs[i];
+
+		if (held[i] == NULL)
+			continue;
+		if (!held[i]->k_shut) {
+			if (lsock_release_address(held[i], err,
+			    sizeof(err)) == -1) {
+				reload_error(r->r_listener, err);
+				goto done;
+			}
+			released[nreleased++] = held[i];
+			held[i]->k_shut = true;
+		}
+		log_infox("listener=%s: rebinding %s", r->r_listener->l_name,
+		    held[i]->k_local);
+		if (server_open_run(r, NULL, NULL) == -1)
+			goto done;
+	}
+	rc = 0;
+done:
+	if (rc == -1)
+		for (size_t i = 0; i < nreleased; i++) {
+			released[i]->k_shut = false;
+			if (lsock_restore_address(released[i], err,
+			    sizeof(err)) == -1)
+				log_errorx("%s: cannot be bound again: %s; "
+				    "not serving", released[i]->k_local, err);
+		}
+	free(held);
+	free(released);
+	return rc;
+}
+
+/* On the loop: the reload thread is done. */
+static void
+reload_done_cb(struct ev_loop *loop, ev_async *w, int revents)
+{
+	struct gen	*g;
 	unsigned	 broken = 0;
 	bool		 ok = false;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	sd_notifyf("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading %s",
-	    (unsigned long long)ts.tv_sec * 1000000ULL +
-	    (unsigned long long)ts.tv_nsec / 1000, old->cf_path);
-	log_noticex("SIGHUP: reloading %s", old->cf_path);
-
-	diag_init(&d);
-	if (config_load(old->cf_path, &cf, &d) == -1 ||
-	    handler_prepare(cf, &d) == -1) {
-		diag_log(&d);
-		goto fail;
+	(void)loop;
+	(void)w;
+	(void)revents;
+	if (!server.s_reloading)
+		return;
+	pthread_join(server.s_reload_thread, NULL);
+	server.s_reloading = false;
+	g = server.s_reload_gen;
+	server.s_reload_gen = NULL;
+	if (atomic_load(&server.s_stopping)) {
+		if (g != NULL)
+			gen_unref(g);
+		diag_fini(&server.s_reload_diag);
+		server_check_done();
+		return;
 	}
-	/* Which new listener keeps which old socket; refuse what a bound
-	 * socket cannot become. */
-	from = xcalloc(cf->cf_nlisteners, sizeof(*from));
-	claimed = xcalloc(nold + 1, sizeof(*claimed));
-	i = 0;
-	TAILQ_FOREACH(l, &cf->cf_listeners, l_entry) {
-		o = reload_match(old, l, claimed, nold);
-		if (o != NULL && o->l_family == AF_INET6 &&
-		    o->l_v6only != l->l_v6only) {
-			log_errorx("%s:%d: listener %s: v6only of a bound "
-			    "address cannot change on reload; restart "
-			    "sockserverd", cf->cf_path,
-			    config_setting_source_line(l->l_setting),
-			    l->l_name);
-			goto fail;
-		}
-		if (o != NULL)
-			claimed[reload_index(old, o)] = l;
-		from[i++] = o;
-	}
-	/* Bind what is new while the old listeners still serve. */
-	i = 0;
-	TAILQ_FOREACH(l, &cf->cf_listeners, l_entry)
-		if (from[i++] == NULL && listener_bind(l) == -1)
-			goto fail;
-
-	/* Nothing below can fail: the swap. */
-	i = 0;
-	TAILQ_FOREACH(o, &old->cf_listeners, l_entry) {
-		if (claimed[i++] != NULL)
-			listener_detach(o);
-		else
-			listener_close(o);
-	}
-	i = 0;
-	TAILQ_FOREACH(l, &cf->cf_listeners, l_entry) {
-		if (from[i] != NULL)
-			listener_adopt(l, from[i]);
-		i++;
-	}
-	server_swap(cf);
-	server_warn_fork_threads(cf);
-	TAILQ_FOREACH(l, &cf->cf_listeners, l_entry)
-		if (server_start_listener(l) == -1) {
-			log_errorx("listener=%s: not serving: its concurrency "
-			    "model could not start", l->l_name);
-			broken++;
-		}
-	log_noticex("reloaded %s: %zu listeners", cf->cf_path,
-	    cf->cf_nlisteners);
-	cf = NULL;
-	ok = true;
-fail:
-	if (cf != NULL) {
-		TAILQ_FOREACH(l, &cf->cf_listeners, l_entry)
-			if (l->l_run != NULL) {
-				listener_close(l);
-				listener_free_run(l);
+	if (g == NULL) {
+		diag_log(&server.s_reload_diag);
+	} else if (reload_bind(server.s_gen, g) == -1) {
+		gen_unref(g);		/* closes what it bound */
+	} else {
+		server_swap(g);
+		for (size_t i = 0; i < g->g_nruns; i++)
+			if (server_start_listener(&g->g_runs[i]) == -1) {
+				log_errorx("listener=%s: not serving: its "
+				    "concurrency model could not start",
+				    g->g_runs[i].r_listener->l_name);
+				broken++;
 			}
-		handler_release(cf);
-		config_free(cf);
+		log_noticex("reloaded %s: %zu listeners", g->g_cfg->cf_path,
+		    g->g_cfg->cf_nlisteners);
+		ok = true;
 	}
 	if (!ok)
 		log_errorx("reload failed: the previous configuration keeps "
 		    "running");
-	free(from);
-	free(claimed);
-	diag_fini(&d);
+	diag_fini(&server.s_reload_diag);
 	reload_notify_ready(ok, broken);
+	if (server.s_reload_again) {
+		server.s_reload_again = false;
+		reload_start();
+	}
+}
+
+void
+reload_init(void)
+{
+	ev_async_init(&server.s_reload_async, reload_done_cb);
+	ev_async_start(server.s_loop, &server.s_reload_async);
+	ev_unref(server.s_loop);
+}
+
+void
+reload_start(void)
+{
+	const char	*path = server.s_gen->g_cfg->cf_path;
+	char		*copy;
+	struct timespec	 ts;
+	sigset_t	 all, old;
+	int		 rc;
+
+	if (server.s_reloading) {
+		server.s_reload_again = true;
+		log_noticex("SIGHUP: a reload is in progress; another follows");
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	sd_notifyf("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading %s",
+	    (unsigned long long)ts.tv_sec * 1000000ULL +
+	    (unsigned long long)ts.tv_nsec / 1000, path);
+	log_noticex("SIGHUP: reloading %s", path);
+	diag_init(&server.s_reload_diag);
+	server.s_reload_gen = NULL;
+	/* Signals belong to the loop thread. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	copy = xstrdup(path);
+	rc = pthread_create(&server.s_reload_thread, NULL, reload_thread_main,
+	    copy);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		free(copy);
+		log_errorx("reload failed: cannot start a thread: %s",
+		    strerror(rc));
+		diag_fini(&server.s_reload_diag);
+		reload_notify_ready(false, 0);
+		return;
+	}
+	server.s_reloading = true;
 }

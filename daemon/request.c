@@ -32,12 +32,14 @@
 static struct lstats request_nostats;
 
 static struct ssd_request *
-request_new(struct listener *l, const struct sockaddr *sa, socklen_t len)
+request_new(struct lrun *r, const struct sockaddr *sa, socklen_t len)
 {
-	struct ssd_request *rq = xcalloc(1, sizeof(*rq));
+	struct ssd_request	*rq = xcalloc(1, sizeof(*rq));
+	const struct listener	*l = r->r_listener;
 
+	rq->rq_run = r;
 	rq->rq_listener = l;
-	rq->rq_stats = l->l_stats != NULL ? l->l_stats : &request_nostats;
+	rq->rq_stats = r->r_stats != NULL ? r->r_stats : &request_nostats;
 	rq->rq_type = l->l_type;
 	rq->rq_timeout = l->l_timeout;
 	rq->rq_wait = request_wait_poll;
@@ -54,22 +56,23 @@ request_new(struct listener *l, const struct sockaddr *sa, socklen_t len)
 }
 
 struct ssd_request *
-request_new_stream(struct listener *l, int fd, const struct sockaddr *sa,
+request_new_stream(struct lrun *r, int fd, const struct sockaddr *sa,
     socklen_t len)
 {
-	struct ssd_request *rq = request_new(l, sa, len);
+	struct ssd_request *rq = request_new(r, sa, len);
 
 	rq->rq_fd = fd;
 	return rq;
 }
 
 struct ssd_request *
-request_new_dgram(struct listener *l, const void *data, size_t n,
+request_new_dgram(struct lrun *r, const void *data, size_t n,
     const struct sockaddr *sa, socklen_t len)
 {
-	struct ssd_request *rq = request_new(l, sa, len);
+	struct ssd_request *rq = request_new(r, sa, len);
 
-	rq->rq_fd = l->l_run->r_fd;
+	/* The socket stays open while rq holds its generation. */
+	rq->rq_fd = r->r_sock->k_fd;
 	rq->rq_buf = xmalloc(n);
 	memcpy(rq->rq_buf, data, n);
 	rq->rq_len = n;
@@ -110,13 +113,7 @@ static void
 request_refuse(struct ssd_request *rq, _Atomic unsigned long *counter,
     const char *why)
 {
-	long now = (long)time(NULL), last;
-
-	stats_add(counter, 1);
-	last = atomic_load(&rq->rq_stats->s_refusal_logged);
-	if (now != last && atomic_compare_exchange_strong(
-	    &rq->rq_stats->s_refusal_logged, &last, now))
-		ssd_log(rq, LOG_INFO, "%s", why);
+	stats_refusal(rq->rq_stats, counter, rq->rq_peerstr, why);
 }
 
 /* proxy_protocol: the header, then allow/deny and max_per_source for the
@@ -124,7 +121,7 @@ request_refuse(struct ssd_request *rq, _Atomic unsigned long *counter,
 static bool
 request_proxied(struct ssd_request *rq)
 {
-	struct listener	*l = rq->rq_listener;
+	const struct listener *l = rq->rq_listener;
 	const struct sockaddr *sa = (const struct sockaddr *)&rq->rq_peer;
 	char		 err[256];
 
@@ -138,7 +135,7 @@ request_proxied(struct ssd_request *rq)
 		return false;
 	}
 	if (l->l_max_per_source > 0) {
-		if (!source_take(l->l_run->r_share->s_sources, sa,
+		if (!source_take(rq->rq_run->r_sock->k_sources, sa,
 		    l->l_max_per_source)) {
 			request_refuse(rq, &rq->rq_stats->s_refused_per_source,
 			    "refused: max_per_source reached");
@@ -152,7 +149,7 @@ request_proxied(struct ssd_request *rq)
 void
 request_run(struct ssd_request *rq)
 {
-	const struct ssd_handler	*h = rq->rq_listener->l_handler;
+	const struct ssd_handler	*h = rq->rq_run->r_hi.i_handler;
 	int				 rc;
 
 	if (rq->rq_listener->l_proxy_protocol && !request_proxied(rq))
@@ -492,7 +489,7 @@ ssd_listener_name(const struct ssd_request *rq)
 void *
 ssd_instance(const struct ssd_request *rq)
 {
-	return rq->rq_listener->l_instance;
+	return rq->rq_run->r_hi.i_instance;
 }
 
 void *

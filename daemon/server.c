@@ -31,26 +31,25 @@ server_status(void)
 		return;
 	if (server.s_stopping)
 		sd_notifyf("STATUS=stopping: %u requests in progress",
-		    server.s_nactive);
+		    atomic_load(&server.s_nactive));
 	else
 		sd_notifyf("STATUS=serving %zu listeners",
-		    server.s_cfg->cf_nlisteners);
+		    server.s_gen->g_cfg->cf_nlisteners);
 }
 
 bool
-server_can_accept(const struct listener *l)
+server_can_accept(const struct lrun *r)
 {
-	const struct lrun	*r = l->l_run;
-	long			 gmax = server.s_cfg->cf_max_connections;
+	long gmax = r->r_gen->g_cfg->cf_max_connections;
+	long lmax = r->r_listener->l_max_connections;
 
 	if (atomic_load(&server.s_stopping) || atomic_load(&r->r_closing))
 		return false;
-	if (l->l_max_connections > 0 &&
-	    atomic_load(&r->r_share->s_active) >= l->l_max_connections)
+	if (lmax > 0 && atomic_load(&r->r_sock->k_active) >= lmax)
 		return false;
 	if (gmax > 0 && atomic_load(&server.s_nactive) >= gmax)
 		return false;
-	return r->r_ops->can_accept(l);
+	return r->r_ops->can_accept(r);
 }
 
 /* Adds one to *n unless that would pass max (0: no cap). */
@@ -67,136 +66,103 @@ server_take(atomic_uint *n, long max)
 }
 
 bool
-server_reserve(struct listener *l)
+server_reserve(struct lrun *r)
 {
-	if (!server_take(&l->l_run->r_share->s_active,
-	    l->l_max_connections))
+	if (!server_take(&r->r_sock->k_active,
+	    r->r_listener->l_max_connections))
 		return false;
 	if (!server_take(&server.s_nactive,
-	    server.s_cfg->cf_max_connections)) {
-		atomic_fetch_sub(&l->l_run->r_share->s_active, 1);
+	    r->r_gen->g_cfg->cf_max_connections)) {
+		atomic_fetch_sub(&r->r_sock->k_active, 1);
 		return false;
 	}
-	atomic_fetch_add(&l->l_run->r_active, 1);
+	gen_ref(r->r_gen);
 	/* Counted first, then checked: server_stop sets s_stopping, then
-	 * reads s_nactive, and a reload sets r_closing, then reads r_active
-	 * to retire the listener; so one of the two sees the other. */
+	 * reads s_nactive; so one of the two sees the other. */
 	if (atomic_load(&server.s_stopping) ||
-	    atomic_load(&l->l_run->r_closing)) {
-		server_unreserve(l);
+	    atomic_load(&r->r_closing)) {
+		server_unreserve(r);
 		return false;
 	}
 	return true;
 }
 
 void
-server_unreserve(struct listener *l)
+server_unreserve(struct lrun *r)
 {
-	atomic_fetch_sub(&l->l_run->r_active, 1);
-	atomic_fetch_sub(&l->l_run->r_share->s_active, 1);
+	atomic_fetch_sub(&r->r_sock->k_active, 1);
 	/* The stop may be waiting for this very slot. */
 	if (atomic_fetch_sub(&server.s_nactive, 1) == 1 &&
 	    atomic_load(&server.s_stopping))
 		ev_async_send(server.s_loop, &server.s_done_async);
+	gen_unref(r->r_gen);
 }
 
 void
 server_request_begin(struct ssd_request *rq, struct lwatch *w)
 {
-	struct listener *l = rq->rq_listener;
+	struct lrun *r = rq->rq_run;
 
 	rq->rq_watch = w;
 	rq->rq_started = ev_now(w->w_loop);
-	stats_add(&l->l_stats->s_requests, 1);
-	stats_add(&l->l_stats->s_in_progress, 1);
+	stats_add(&r->r_stats->s_requests, 1);
+	stats_add(&r->r_stats->s_in_progress, 1);
 	pthread_mutex_lock(&server.s_done_mtx);
 	TAILQ_INSERT_TAIL(&server.s_active, rq, rq_entry);
 	pthread_mutex_unlock(&server.s_done_mtx);
 	ssd_log(rq, LOG_DEBUG, "start");
-	l->l_run->r_ops->dispatch(l, rq);
-}
-
-/* Frees a retired configuration once none of its requests is left. */
-static void
-server_retire(struct config *cf)
-{
-	struct listener *l;
-
-	TAILQ_FOREACH(l, &cf->cf_listeners, l_entry)
-		if (l->l_run != NULL && atomic_load(&l->l_run->r_active) != 0)
-			return;
-	TAILQ_REMOVE(&server.s_retired, cf, cf_entry);
-	TAILQ_FOREACH(l, &cf->cf_listeners, l_entry) {
-		if (l->l_run == NULL)
-			continue;
-		listener_close(l);
-		l->l_run->r_ops->stop(l);
-		listener_free_run(l);
-	}
-	handler_release(cf);
-	log_debug("%s: the configuration before reload %p is released",
-	    __func__, (void *)cf);
-	config_free(cf);
+	r->r_ops->dispatch(r, rq);
 }
 
 void
-server_swap(struct config *cf)
+server_check_done(void)
 {
-	struct config *old = server.s_cfg;
+	if (atomic_load(&server.s_stopping) &&
+	    atomic_load(&server.s_nactive) == 0 &&
+	    TAILQ_EMPTY(&server.s_gens) && !server.s_reloading)
+		ev_break(server.s_loop, EVBREAK_ALL);
+}
 
-	server.s_cfg = cf;
-	stats_reloaded();
-	TAILQ_INSERT_TAIL(&server.s_retired, old, cf_entry);
-	server_retire(old);
+/* Starts every current listener that may accept again. */
+static void
+server_resume_all(void)
+{
+	if (server.s_gen == NULL)
+		return;
+	for (size_t i = 0; i < server.s_gen->g_nruns; i++)
+		listener_resume(&server.s_gen->g_runs[i]);
 }
 
 /* On the loop thread: account for a finished request and free it. */
 static void
 server_request_finish(struct ssd_request *rq)
 {
-	struct listener	*l = rq->rq_listener;
-	struct lrun	*r = l->l_run;
+	struct lrun	*r = rq->rq_run;
+	struct gen	*g = r->r_gen;
+	bool		 current = g == server.s_gen;
 
 	pthread_mutex_lock(&server.s_done_mtx);
 	TAILQ_REMOVE(&server.s_active, rq, rq_entry);
 	pthread_mutex_unlock(&server.s_done_mtx);
-	stats_request_end(l->l_stats, ev_time() - rq->rq_started);
+	stats_request_end(r->r_stats, ev_time() - rq->rq_started);
 	if (rq->rq_source_counted)
-		source_put(r->r_share->s_sources,
+		source_put(r->r_sock->k_sources,
 		    (struct sockaddr *)&rq->rq_peer);
-	atomic_fetch_sub(&r->r_active, 1);
-	atomic_fetch_sub(&r->r_share->s_active, 1);
+	atomic_fetch_sub(&r->r_sock->k_active, 1);
 	atomic_fetch_sub(&server.s_nactive, 1);
-	/* A closed datagram socket waited for its last reply, from this
-	 * configuration or an older one that shared the socket. */
-	if (r->r_share->s_owner != NULL) {
-		struct lrun *o = r->r_share->s_owner;
-
-		if (o->r_closing && atomic_load(&r->r_share->s_active) == 0 &&
-		    o->r_fd != -1 && o->r_ops->close == NULL) {
-			close(o->r_fd);
-			o->r_fd = -1;
-		}
-	}
 	request_free(rq);
-	if (l->l_config != server.s_cfg) {
-		server_retire(l->l_config);	/* may free l */
-		l = NULL;
-	}
 	if (server.s_stopping) {
-		if (server.s_nactive == 0)
-			ev_break(server.s_loop, EVBREAK_ALL);
+		gen_unref(g);
+		server_check_done();
 		return;
 	}
-	if (server.s_cfg->cf_max_connections == 0 && l != NULL) {
-		listener_resume(l);
-		return;
-	}
-	/* A global cap, or a request of an older configuration whose
-	 * socket a current listener shares: any listener may have been
-	 * waiting for this. */
-	TAILQ_FOREACH(l, &server.s_cfg->cf_listeners, l_entry)
-		listener_resume(l);
+	/* A global cap, or a request of an older generation whose socket a
+	 * current listener shares: any listener may have been waiting. */
+	if (current && g->g_cfg->cf_max_connections == 0)
+		listener_resume(r);
+	else
+		server_resume_all();
+	gen_unref(g);		/* may retire g, and r with it */
 }
 
 void
@@ -212,13 +178,15 @@ server_request_done(struct ssd_request *rq)
 	ev_async_send(server.s_loop, &server.s_done_async);
 }
 
-/* Runs on the loop: requests other threads finished. */
+/* Runs on the loop: requests other threads finished, generations other
+ * threads let go of. */
 static void
 server_done_cb(struct ev_loop *loop, ev_async *w, int revents)
 {
 	struct request_list	 done;
 	struct ssd_request	*rq, *tmp;
 
+	(void)loop;
 	(void)w;
 	(void)revents;
 	TAILQ_INIT(&done);
@@ -227,9 +195,8 @@ server_done_cb(struct ev_loop *loop, ev_async *w, int revents)
 	pthread_mutex_unlock(&server.s_done_mtx);
 	TAILQ_FOREACH_SAFE(rq, &done, rq_entry2, tmp)
 		server_request_finish(rq);
-	if (atomic_load(&server.s_stopping) &&
-	    atomic_load(&server.s_nactive) == 0)
-		ev_break(loop, EVBREAK_ALL);
+	gen_reap();
+	server_check_done();
 }
 
 static void
@@ -239,7 +206,7 @@ server_cut_all(void)
 
 	pthread_mutex_lock(&server.s_done_mtx);
 	TAILQ_FOREACH(rq, &server.s_active, rq_entry)
-		rq->rq_listener->l_run->r_ops->cut(rq);
+		rq->rq_run->r_ops->cut(rq);
 	pthread_mutex_unlock(&server.s_done_mtx);
 }
 
@@ -262,26 +229,43 @@ server_drain_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	ev_timer_start(loop, w);
 }
 
+/* Stops accepting on every listener of old; the sockets that no listener
+ * of g (NULL: none) keeps stop listening. */
+static void
+server_let_go(struct gen *old, const struct gen *g)
+{
+	gen_stop_accepting(old);
+	for (size_t i = 0; i < old->g_nruns; i++) {
+		struct lsock	*k = old->g_runs[i].r_sock;
+		bool		 kept = false;
+
+		for (size_t j = 0; g != NULL && j < g->g_nruns; j++)
+			if (g->g_runs[j].r_sock == k)
+				kept = true;
+		if (k != NULL && !kept)
+			lsock_shut(k);
+	}
+}
+
 static void
 server_stop(struct ev_loop *loop, const char *why)
 {
-	struct listener *l;
+	struct gen	*g = server.s_gen;
+	double		 timeout = g->g_cfg->cf_shutdown_timeout;
 
 	if (server.s_stopping)
 		return;
-	server.s_stopping = true;
-	TAILQ_FOREACH(l, &server.s_cfg->cf_listeners, l_entry)
-		listener_close(l);
+	atomic_store(&server.s_stopping, true);
+	server_let_go(g, NULL);
 	sd_notifyf("STOPPING=1");
 	log_noticex("%s: stopping; %u requests in progress", why,
 	    atomic_load(&server.s_nactive));
 	server_status();
-	if (server.s_nactive == 0) {
-		ev_break(loop, EVBREAK_ALL);
-		return;
-	}
-	ev_timer_set(&server.s_drain, server.s_cfg->cf_shutdown_timeout, 0.);
+	server.s_gen = NULL;
+	gen_unref(g);
+	ev_timer_set(&server.s_drain, timeout, 0.);
 	ev_timer_start(loop, &server.s_drain);
+	server_check_done();
 }
 
 /* From the loop itself: a stuck loop stops the pings. */
@@ -314,22 +298,44 @@ server_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	(void)revents;
 	if (w->signum == SIGHUP) {
 		if (!atomic_load(&server.s_stopping))
-			reload_run();
+			reload_start();
 		return;
 	}
 	server_stop(loop, w->signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
-int
-server_init(struct config *cf)
+/* fork(2) with other threads running: no lock of ours may be held by
+ * another thread in the child (see also log.c and source.c). */
+static void
+server_atfork_prepare(void)
 {
+	pthread_mutex_lock(&server.s_done_mtx);
+}
+
+static void
+server_atfork_release(void)
+{
+	pthread_mutex_unlock(&server.s_done_mtx);
+}
+
+int
+server_init(int cli_level)
+{
+	static bool atfork_done;
+
 	memset(&server, 0, sizeof(server));
-	server.s_cfg = cf;
-	TAILQ_INIT(&server.s_retired);
+	server.s_cli_level = cli_level;
+	TAILQ_INIT(&server.s_gens);
+	TAILQ_INIT(&server.s_dead);
 	server.s_thread = pthread_self();
 	TAILQ_INIT(&server.s_done);
 	TAILQ_INIT(&server.s_active);
 	pthread_mutex_init(&server.s_done_mtx, NULL);
+	if (!atfork_done) {
+		pthread_atfork(server_atfork_prepare, server_atfork_release,
+		    server_atfork_release);
+		atfork_done = true;
+	}
 	ev_set_syserr_cb(server_syserr);
 	/* Not the default loop: that one reaps every child with
 	 * waitpid(-1), including those a handler waits for itself. */
@@ -348,104 +354,140 @@ server_init(struct config *cf)
 	ev_async_init(&server.s_done_async, server_done_cb);
 	ev_async_start(server.s_loop, &server.s_done_async);
 	ev_init(&server.s_drain, server_drain_cb);
-	return 0;
-}
-
-int
-server_bind(void)
-{
-	struct listener *l;
-
-	server.s_ninherited = sd_listen_fds(&server.s_inherited);
-	TAILQ_FOREACH(l, &server.s_cfg->cf_listeners, l_entry)
-		if (listener_bind(l) == -1) {
-			listener_inherited_release();
-			return -1;
-		}
-	listener_inherited_release();
-	return 0;
-}
-
-int
-server_start_listener(struct listener *l)
-{
-	if (l->l_run->r_ops->start(l) == -1)
-		return -1;
-	listener_start(l);
+	reload_init();
 	return 0;
 }
 
 void
-server_warn_fork_threads(const struct config *cf)
+server_apply_logging(const struct config *cf)
 {
-	const struct listener	*l;
-	bool			 fork = false, threads = false;
+	enum log_target target = cf->cf_log_target;
 
-	TAILQ_FOREACH(l, &cf->cf_listeners, l_entry) {
-		if (l->l_model == CONC_FORK)
-			fork = true;
-		else if (l->l_model != CONC_EVENT || l->l_workers > 1)
-			threads = true;
+	/* Detached (-D) with stderr: syslog, as at start. */
+	if (server.s_detached && target == LOG_TARGET_STDERR)
+		target = LOG_TARGET_SYSLOG;
+	log_init(server.s_cli_level != -1 ? server.s_cli_level :
+	    cf->cf_log_level, target);
+}
+
+/* Links g among the live generations and makes it current. */
+static void
+server_link(struct gen *g)
+{
+	g->g_id = ++server.s_ngen;
+	TAILQ_INSERT_TAIL(&server.s_gens, g, g_entry);
+	server.s_gen = g;
+}
+
+int
+server_bind(struct gen *g)
+{
+	int rc = 0;
+
+	server.s_ninherited = sd_listen_fds(&server.s_inherited);
+	for (size_t i = 0; i < g->g_nruns && rc == 0; i++)
+		rc = server_open_run(&g->g_runs[i], NULL, NULL);
+	listener_inherited_release();
+	server_link(g);
+	return rc;
+}
+
+int
+server_open_run(struct lrun *r, struct lsock *kept, bool *in_use_r)
+{
+	const struct listener	*l = r->r_listener;
+	char			 err[512];
+	bool			 in_use;
+
+	r->r_stats = stats_get(l->l_name);
+	if (kept != NULL) {
+		lsock_ref(kept);
+		lsock_adjust(kept, l);
+		r->r_sock = kept;
+		log_infox("listener=%s: keeps its socket %s (%s, %s, handler "
+		    "%s)", l->l_name, kept->k_local, l->l_type == SOCK_STREAM ?
+		    "stream" : "dgram", r->r_ops->name, r->r_hi.i_handler->name);
+		return 0;
 	}
-	if (fork && threads)
-		log_warningx("fork listeners share this process with threads "
-		    "(sync, thread, or workers > 1): a handler process forked "
-		    "while another thread holds a C library lock (time zone, "
-		    "syslog) can hang on it; run fork listeners in a "
-		    "sockserverd of their own to rule that out");
+	if ((r->r_sock = lsock_open(l, &in_use, err, sizeof(err))) == NULL) {
+		if (in_use_r != NULL && in_use)
+			*in_use_r = true;
+		else
+			log_errorx("%s:%d: listener %s: %s",
+			    l->l_config->cf_path,
+			    config_setting_source_line(l->l_setting),
+			    l->l_name, err);
+		return -1;
+	}
+	log_infox("listener=%s: listening on %s (%s, %s, handler %s)",
+	    l->l_name, r->r_sock->k_local, l->l_type == SOCK_STREAM ?
+	    "stream" : "dgram", r->r_ops->name, r->r_hi.i_handler->name);
+	return 0;
+}
+
+int
+server_start_listener(struct lrun *r)
+{
+	if (r->r_ops->start(r) == -1)
+		return -1;
+	r->r_started = true;
+	listener_start(r);
+	return 0;
 }
 
 int
 server_start(void)
 {
-	struct listener *l;
+	struct gen *g = server.s_gen;
 
-	server_warn_fork_threads(server.s_cfg);
-	TAILQ_FOREACH(l, &server.s_cfg->cf_listeners, l_entry)
-		if (server_start_listener(l) == -1)
+	for (size_t i = 0; i < g->g_nruns; i++)
+		if (server_start_listener(&g->g_runs[i]) == -1)
 			return -1;
 	return 0;
 }
 
 void
+server_swap(struct gen *g)
+{
+	struct gen *old = server.s_gen;
+
+	server_link(g);
+	stats_reloaded();
+	server_apply_logging(g->g_cfg);
+	server_let_go(old, g);
+	gen_unref(old);
+}
+
+void
 server_abort(void)
 {
-	struct listener *l;
+	struct gen *g = server.s_gen;
 
-	TAILQ_FOREACH(l, &server.s_cfg->cf_listeners, l_entry) {
-		if (l->l_run == NULL)
-			continue;
-		listener_close(l);
-		l->l_run->r_ops->stop(l);
-		listener_free_run(l);
-	}
+	if (g == NULL)
+		return;
+	server_let_go(g, NULL);
+	server.s_gen = NULL;
+	gen_unref(g);
 }
 
 int
 server_run(void)
 {
-	struct listener *l;
-
 	log_noticex("sockserverd %s started: %zu listeners", SSD_VERSION,
-	    server.s_cfg->cf_nlisteners);
+	    server.s_gen->g_cfg->cf_nlisteners);
 	sd_notifyf("READY=1\nMAINPID=%ld", (long)getpid());
 	server_status();
 	server_watchdog_start();
 	ev_run(server.s_loop, 0);
 
-	if (server.s_nactive != 0) {
+	if (atomic_load(&server.s_nactive) != 0 ||
+	    !TAILQ_EMPTY(&server.s_gens) || server.s_reloading) {
 		/* Threads still run handler code: do not free under them. */
 		log_warningx("exiting with %u requests unfinished",
-		    server.s_nactive);
+		    atomic_load(&server.s_nactive));
 		return EXIT_OK;
 	}
-	TAILQ_FOREACH(l, &server.s_cfg->cf_listeners, l_entry) {
-		listener_close(l);
-		l->l_run->r_ops->stop(l);
-		listener_free_run(l);
-	}
-	while (!TAILQ_EMPTY(&server.s_retired))
-		server_retire(TAILQ_FIRST(&server.s_retired));
+	conc_event_fini();
 	ev_loop_destroy(server.s_loop);
 	server.s_loop = NULL;
 	log_noticex("stopped");

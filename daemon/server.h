@@ -15,42 +15,42 @@
 #include "daemon.h"
 
 struct ssd_request;
+struct lrun;
+struct gen;
 
 /*
  * A concurrency model.  Callbacks run on the main loop thread, except
  * can_accept and dispatch, which run on the loop that accepted.
- *   start:      after the listener is bound; 0 or -1 (logged by the model)
+ *   start:      after the socket is bound; 0 or -1 (logged by the model)
  *   can_accept: whether the model takes another request now
  *   dispatch:   run rq (setup/handle/finish) and call server_request_done
  *               from whichever thread ran it
  *   cut:        make rq's blocked I/O fail now (drain deadline passed);
  *               called again at the final deadline to end it by force
- *   stop:       after the last request: release threads, children, ...
+ *   stop:       at the generation's retirement, after its last request:
+ *               join threads, free the model's state
  *   resume:     optional: the model watches the socket on loops of its
  *               own (event workers); start or resume accepting there
- *   close:      optional, with resume: stop watching; and close the socket
- *               unless keep (it goes on to the next configuration)
+ *   close:      optional, with resume: stop accepting on those loops
  */
 struct conc_ops {
 	const char	*name;
-	int		(*start)(struct listener *);
-	bool		(*can_accept)(const struct listener *);
-	void		(*dispatch)(struct listener *, struct ssd_request *);
+	int		(*start)(struct lrun *);
+	bool		(*can_accept)(const struct lrun *);
+	void		(*dispatch)(struct lrun *, struct ssd_request *);
 	void		(*cut)(struct ssd_request *);
-	void		(*stop)(struct listener *);
-	void		(*resume)(struct listener *);
-	void		(*close)(struct listener *, bool keep);
+	void		(*stop)(struct lrun *);
+	void		(*resume)(struct lrun *);
+	void		(*close)(struct lrun *);
 };
 
 /* A listener's accept (or datagram) watcher on one loop. */
 struct lwatch {
-	struct listener		*w_listener;
+	struct lrun		*w_run;
 	struct ev_loop		*w_loop;
 	ev_io			 w_io;
 	ev_timer		 w_backoff;	/* accept failed: EMFILE... */
 	bool			 w_backoff_logged;
-	unsigned long		 w_refused;	/* refused, not yet logged */
-	ev_tstamp		 w_refused_logged;
 	unsigned char		*w_dgram;	/* receive buffer */
 };
 
@@ -59,35 +59,91 @@ extern const struct conc_ops conc_thread_ops;	/* conc_thread.c */
 extern const struct conc_ops conc_fork_ops;	/* conc_fork.c */
 extern const struct conc_ops conc_event_ops;	/* conc_event.c */
 extern const struct conc_ops conc_event_workers_ops;
+/* Frees the main loop's share of the event model, once no request is
+ * left (conc_event.c). */
+void	conc_event_fini(void);
 
-/* Runtime state of a bound listener (struct listener's l_run). */
+/*
+ * A listening socket (listener.c), shared by every generation whose
+ * listener has the same family, type and address.  Counted references:
+ * one per generation that uses it (dropped when that generation is
+ * retired, after its loops are joined).  The descriptor is closed and the
+ * object freed by the last lsock_unref, on the main thread: a datagram
+ * reply always leaves by the socket its datagram came in on.
+ */
+struct lsock {
+	unsigned		 k_refs;	/* main thread only */
+	int			 k_fd;
+	int			 k_family, k_type;
+	struct sockaddr_storage	 k_addr;	/* the configured address */
+	socklen_t		 k_addrlen;
+	bool			 k_v6only, k_reuse_port;
+	bool			 k_shut;	/* served by no generation now */
+	bool			 k_unlink;	/* unix path we created */
+	dev_t			 k_dev;
+	ino_t			 k_ino;
+	int			 k_queue_size;
+	mode_t			 k_unix_mode;
+	char			 k_local[ADDR_STRLEN + 110];
+	/* Requests in progress on the socket, whatever their generation:
+	 * what max_connections (and sync's one at a time) limit. */
+	atomic_uint		 k_active;
+	struct source_table	*k_sources;	/* max_per_source */
+};
+
+/* A listener's runtime in one generation (gen.c). */
 struct lrun {
-	struct listener		*r_listener;
-	int			 r_fd;
-	struct lwatch		 r_watch;	/* on the main loop */
-	atomic_bool		 r_closing;	/* socket closed or closing */
-	bool			 r_unlink;	/* unix path we created */
-	dev_t			 r_dev;
-	ino_t			 r_ino;
-	char			 r_local[ADDR_STRLEN + 110];
-	atomic_uint		 r_active;	/* requests in progress */
-	/* Requests in progress on the socket, across reloads: what the
-	 * listener's max_connections (and sync's one at a time) limit.
-	 * Shared with the listeners of older configurations that had the
-	 * socket; freed with the last of them. */
-	struct lshare {
-		atomic_uint	 s_active;
-		unsigned	 s_refs;	/* main thread only */
-		struct source_table *s_sources;	/* max_per_source */
-		struct lrun	*s_owner;	/* the one holding the fd */
-	}			*r_share;
+	struct gen		*r_gen;
+	const struct listener	*r_listener;	/* settings, immutable */
+	struct hinst		 r_hi;		/* handler instance */
+	struct lsock		*r_sock;	/* a reference */
+	struct lstats		*r_stats;
 	const struct conc_ops	*r_ops;
 	void			*r_conc;	/* the model's state */
+	struct lwatch		 r_watch;	/* on the main loop */
+	atomic_bool		 r_closing;	/* accepts no more */
+	bool			 r_started;
 };
+
+/*
+ * A generation (gen.c): the runtime of one configuration.  See the
+ * picture at the top of gen.c.
+ */
+struct gen {
+	atomic_uint		 g_refs;
+	unsigned		 g_id;
+	struct config		*g_cfg;		/* owned, immutable */
+	struct lrun		*g_runs;	/* one per listener, in order */
+	size_t			 g_nruns;
+	bool			 g_prepared;	/* handlers initialised */
+	TAILQ_ENTRY(gen)	 g_entry;	/* server.s_gens */
+	TAILQ_ENTRY(gen)	 g_dead;	/* server.s_dead */
+};
+TAILQ_HEAD(gen_list, gen);
+
+/* gen.c */
+/* A generation for cf (taken over: freed with the generation), with every
+ * handler resolved and initialised; problems go to d.  Any thread.
+ * Returns NULL (and frees cf) on failure.  One reference, the caller's. */
+struct gen *gen_new(struct config *cf, struct diag *d);
+/* One more reference on g; the caller must already hold one. */
+void	gen_ref(struct gen *);
+/* Drops a reference from any thread; the last one retires g (stops its
+ * models, finalises handlers, releases sockets and plugins, frees the
+ * configuration), always on the main thread. */
+void	gen_unref(struct gen *);
+/* The run of g whose listener is l. */
+struct lrun *gen_run(struct gen *, const struct listener *l);
+/* Stops accepting on every listener of g (main thread). */
+void	gen_stop_accepting(struct gen *);
+/* Retires the generations whose last reference went on another thread;
+ * main thread. */
+void	gen_reap(void);
 
 /* A request: one connection or one datagram (public: opaque). */
 struct ssd_request {
-	struct listener		*rq_listener;
+	const struct listener	*rq_listener;	/* = rq_run->r_listener */
+	struct lrun		*rq_run;	/* holds a ref on its gen */
 	int			 rq_fd;		/* connection, or listener's */
 	int			 rq_type;
 	struct sockaddr_storage	 rq_peer;
@@ -124,10 +180,10 @@ TAILQ_HEAD(request_list, ssd_request);
 
 /* request.c */
 /* Takes ownership of fd (closed by request_free). */
-struct ssd_request *request_new_stream(struct listener *, int fd,
+struct ssd_request *request_new_stream(struct lrun *, int fd,
 	    const struct sockaddr *, socklen_t);
 /* Copies the datagram; replies go out through the listener's socket. */
-struct ssd_request *request_new_dgram(struct listener *,
+struct ssd_request *request_new_dgram(struct lrun *,
 	    const void *data, size_t len, const struct sockaddr *, socklen_t);
 /* setup; try handle finally finish; then the datagram reply.  Logs. */
 void	request_run(struct ssd_request *);
@@ -153,32 +209,45 @@ void	request_set_blocking(struct ssd_request *);
 void	request_cut(struct ssd_request *);
 
 /* listener.c */
-/* Creates, binds and listens; 0, or -1 after logging what and where. */
-int	listener_bind(struct listener *);
+/*
+ * A socket for l: an inherited one (socket activation) or a new one,
+ * bound and listening.  Returns it with one reference, or NULL with the
+ * reason in err; *in_use_r tells whether the address was taken (by a
+ * live socket: perhaps one of ours that a reload rebinds).
+ */
+struct lsock *lsock_open(const struct listener *l, bool *in_use_r,
+	    char *err, size_t errlen);
+void	lsock_ref(struct lsock *);
+/* Drops a reference (main thread); the last closes and frees. */
+void	lsock_unref(struct lsock *);
+/* No generation serves k any more: a stream socket stops listening at
+ * once (clients are refused, not queued), the unix socket file we made
+ * is removed.  The descriptor stays until the last reference. */
+void	lsock_shut(struct lsock *);
+/* true if k can serve l unchanged (same family, type, address) */
+bool	lsock_fits(const struct lsock *k, const struct listener *l);
+/* true if binding l needs k's address (same port or unix path) */
+bool	lsock_conflicts(const struct lsock *k, const struct listener *l);
+/* Lets go of k's address now (a reload rebinds it): the descriptor keeps
+ * its number but no longer holds the address.  0 or -1. */
+int	lsock_release_address(struct lsock *k, char *err, size_t errlen);
+/* Undoes lsock_release_address: binds k's address again; 0 or -1. */
+int	lsock_restore_address(struct lsock *k, char *err, size_t errlen);
+/* Applies what may change on a kept socket (backlog, unix mode,
+ * SO_REUSEPORT) for l. */
+void	lsock_adjust(struct lsock *k, const struct listener *l);
 /* Closes the inherited sockets no listener took (logged) and forgets the
  * rest, which belong to their listeners now. */
 void	listener_inherited_release(void);
-/* Stops accepting; closes the socket (dgram: once idle); removes the
- * unix socket file it created. */
-void	listener_close(struct listener *);
-/* Stops accepting but leaves the socket open for a listener of the next
- * configuration, which takes it with listener_adopt. */
-void	listener_detach(struct listener *);
-/* true if l's socket can serve nl unchanged (same family, type, address) */
-bool	listener_same_socket(const struct listener *l,
-	    const struct listener *nl);
-/* Takes over from's socket (detached) for l; adjusts the backlog and the
- * unix file mode to l's settings.  Cannot fail. */
-void	listener_adopt(struct listener *l, struct listener *from);
-/* Releases what listener_bind allocated (after listener_close). */
-void	listener_free_run(struct listener *);
-/* accept()/recv callback and its helpers */
-void	listener_start(struct listener *);
-void	listener_resume(struct listener *);
+/* Starts accepting on the main loop (or the model's loops). */
+void	listener_start(struct lrun *);
+void	listener_resume(struct lrun *);
+/* Stops accepting on every loop that watches r's socket. */
+void	listener_stop(struct lrun *);
 /* stops accepting for a back-off period after err (EMFILE, EAGAIN...) */
 void	listener_pause(struct lwatch *, int err);
-/* a watcher of l's socket on loop (the model's own loops use these) */
-void	listener_watch_init(struct lwatch *, struct listener *,
+/* a watcher of r's socket on loop (the model's own loops use these) */
+void	listener_watch_init(struct lwatch *, struct lrun *,
 	    struct ev_loop *);
 void	listener_watch_resume(struct lwatch *);
 void	listener_watch_stop(struct lwatch *);
@@ -209,17 +278,27 @@ size_t	sd_listen_fds(struct sd_fd **);
 struct server {
 	struct ev_loop		*s_loop;
 	pthread_t		 s_thread;	/* the loop's */
-	struct config		*s_cfg;
+	struct gen		*s_gen;		/* current; main thread only */
+	struct gen_list		 s_gens;	/* every live generation */
+	unsigned		 s_ngen;	/* ids */
 	ev_signal		 s_sigterm, s_sigint, s_sighup;
 	ev_async		 s_done_async;
 	ev_timer		 s_drain;
 	pthread_mutex_t		 s_done_mtx;
 	struct request_list	 s_done;	/* finished, from any thread */
 	struct request_list	 s_active;	/* under s_done_mtx */
+	struct gen_list		 s_dead;	/* under s_done_mtx: to retire */
 	atomic_uint		 s_nactive;
 	atomic_bool		 s_stopping;
 	bool			 s_cut;
-	TAILQ_HEAD(, config)	 s_retired;	/* replaced by a reload */
+	int			 s_cli_level;	/* -l, or -1 */
+	bool			 s_detached;	/* -D: stderr means syslog */
+	/* reload.c: the configuration being prepared off the loop */
+	pthread_t		 s_reload_thread;
+	ev_async		 s_reload_async;
+	bool			 s_reloading, s_reload_again;
+	struct gen		*s_reload_gen;	/* its result */
+	struct diag		 s_reload_diag;
 	struct sd_fd		*s_inherited;	/* socket activation */
 	size_t			 s_ninherited;
 	ev_timer		 s_watchdog;
@@ -227,36 +306,46 @@ struct server {
 extern struct server server;
 
 /* The loop and its signal watchers; 0 or -1 (logged). */
-int	server_init(struct config *);
-/* Binds every listener; 0 or -1 (logged; call server_abort). */
-int	server_bind(void);
+int	server_init(int cli_level);
+/* Binds every listener of g and makes it current; 0 or -1 (logged). */
+int	server_bind(struct gen *);
 /* Starts the models and the accept watchers; 0 or -1 (logged). */
 int	server_start(void);
-/* Closes and releases every bound listener after a failed start. */
+/* Releases everything after a failed start. */
 void	server_abort(void);
 /* Runs the loop until stopped; returns the exit status. */
 int	server_run(void);
-/* true if l may take another request now (model, limits, stopping) */
-bool	server_can_accept(const struct listener *);
-/* Reserves a request slot on l within max_connections (listener and
- * global); false at a cap.  Any thread. */
-bool	server_reserve(struct listener *);
-void	server_unreserve(struct listener *);
+/* true if the loop may end: stopping, and nothing left alive */
+void	server_check_done(void);
+/* true if r may take another request now (model, limits, stopping) */
+bool	server_can_accept(const struct lrun *);
+/* Reserves a request slot on r within max_connections (listener and
+ * global) and a reference on its generation; false at a cap.  Called on
+ * the loop that watches r (which holds a reference on r's gen). */
+bool	server_reserve(struct lrun *);
+void	server_unreserve(struct lrun *);
 /* starts rq, which holds a reserved slot, from the loop of w */
 void	server_request_begin(struct ssd_request *, struct lwatch *w);
 /* called by a model when rq is over, from any thread */
 void	server_request_done(struct ssd_request *);
-/* Makes cf (bound, started) the running configuration; the old one is
- * retired and freed once its last request ends. */
-void	server_swap(struct config *cf);
-/* Warns when fork listeners share the process with threads. */
-void	server_warn_fork_threads(const struct config *);
+/* Gives r its socket: kept (another generation's, shared) or a new one;
+ * logged.  0, or -1: logged as FILE:LINE, except when the address is in
+ * use and in_use_r is not NULL (*in_use_r set: the caller may rebind). */
+int	server_open_run(struct lrun *r, struct lsock *kept, bool *in_use_r);
 /* Starts the model and accepting of one bound listener; 0 or -1. */
-int	server_start_listener(struct listener *);
+int	server_start_listener(struct lrun *);
+/* Makes g (bound) the current generation; the old one stops accepting
+ * and is retired with its last request. */
+void	server_swap(struct gen *g);
+/* The effective log level and target of cf (-l wins). */
+void	server_apply_logging(const struct config *cf);
 
 /* reload.c */
-/* SIGHUP: reads, validates and prepares the configuration again, binds
- * what is new, then swaps; on any failure the running one stays. */
-void	reload_run(void);
+/* SIGHUP: reads, validates and prepares the configuration again on a
+ * thread of its own, then binds what is new and swaps, on the loop; on
+ * any failure the running one stays. */
+void	reload_start(void);
+/* Called once the loop is set up. */
+void	reload_init(void);
 
 #endif /* SERVER_H */

@@ -92,6 +92,25 @@ stats_add(atomic_ulong *counter, unsigned long n)
 }
 
 void
+stats_refusal(struct lstats *s, _Atomic unsigned long *counter,
+    const char *peer, const char *why)
+{
+	long		 now = (long)time(NULL), last;
+	unsigned long	 n;
+
+	stats_add(counter, 1);
+	atomic_fetch_add_explicit(&s->s_refused_unlogged, 1,
+	    memory_order_relaxed);
+	last = atomic_load(&s->s_refusal_logged);
+	if (now == last || !atomic_compare_exchange_strong(
+	    &s->s_refusal_logged, &last, now))
+		return;
+	n = atomic_exchange(&s->s_refused_unlogged, 0);
+	log_infox("listener=%s peer=%s: %s (%lu turned away since the last "
+	    "report)", s->s_name, peer, why, n);
+}
+
+void
 stats_request_end(struct lstats *s, double seconds)
 {
 	size_t i;

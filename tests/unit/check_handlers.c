@@ -179,6 +179,7 @@ START_TEST(echo_dgram_answers_an_empty_datagram)
 	/* RFC 862: every datagram gets an answering datagram. */
 	struct listener		 l;
 	struct lrun		 run;
+	struct lsock		 sock;
 	struct sockaddr_un	 srv, cli;
 	socklen_t		 srvlen, clilen;
 	struct ssd_request	*rq;
@@ -192,10 +193,12 @@ START_TEST(echo_dgram_answers_an_empty_datagram)
 	l.l_name = "echo";
 	l.l_family = AF_UNIX;
 	l.l_type = SOCK_DGRAM;
-	l.l_run = &run;
-	l.l_handler = handlers_find("echo");
-	run.r_fd = sfd;
-	rq = request_new_dgram(&l, "", 0, (struct sockaddr *)&cli, clilen);
+	memset(&sock, 0, sizeof(sock));
+	run.r_listener = &l;
+	run.r_sock = &sock;
+	run.r_hi.i_handler = handlers_find("echo");
+	sock.k_fd = sfd;
+	rq = request_new_dgram(&run, "", 0, (struct sockaddr *)&cli, clilen);
 	request_run(rq);
 	errno = 0;
 	ck_assert_msg(recv(cfd, buf, sizeof(buf), MSG_DONTWAIT) == 0,

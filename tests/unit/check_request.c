@@ -389,7 +389,7 @@ START_TEST(request_accessors_report_the_request)
 	ck_assert_ptr_null(ssd_data(rq));
 	ssd_set_data(rq, &x);
 	ck_assert_ptr_eq(ssd_data(rq), &x);
-	fake_request_listener(rq)->l_instance = &len;
+	fake_request_lrun(rq)->r_hi.i_instance = &len;
 	ck_assert_ptr_eq(ssd_instance(rq), &len);
 }
 END_TEST
@@ -523,7 +523,7 @@ START_TEST(request_run_calls_setup_handle_finish_in_order)
 {
 	char buf[16];
 
-	fake_request_listener(rq)->l_handler = &request_recorder;
+	fake_request_lrun(rq)->r_hi.i_handler = &request_recorder;
 	request_run(rq);
 	ck_assert_str_eq(request_calls, "SHF");
 	ck_assert_uint_eq(fake_request_drain(rq, buf, sizeof(buf)), 5);
@@ -534,7 +534,7 @@ START_TEST(request_run_calls_finish_when_handle_fails)
 {
 	int level;
 
-	fake_request_listener(rq)->l_handler = &request_recorder;
+	fake_request_lrun(rq)->r_hi.i_handler = &request_recorder;
 	request_handle_rc = -1;
 	level = log_getlevel();
 	log_setlevel(LOG_CRIT);	/* the failure is logged at error */
@@ -548,7 +548,7 @@ START_TEST(request_run_skips_handle_and_finish_when_setup_refuses)
 {
 	char buf[16];
 
-	fake_request_listener(rq)->l_handler = &request_recorder;
+	fake_request_lrun(rq)->r_hi.i_handler = &request_recorder;
 	request_setup_rc = 1;
 	request_run(rq);
 	ck_assert_str_eq(request_calls, "S");
@@ -564,7 +564,7 @@ START_TEST(request_run_works_without_setup_and_finish)
 		.handle = request_h_handle,
 	};
 
-	fake_request_listener(rq)->l_handler = &bare;
+	fake_request_lrun(rq)->r_hi.i_handler = &bare;
 	request_run(rq);
 	ck_assert_str_eq(request_calls, "H");
 }
@@ -574,6 +574,7 @@ START_TEST(request_run_sends_the_dgram_reply_as_one_datagram)
 {
 	struct listener		 l;
 	struct lrun		 run;
+	struct lsock		 sock;
 	struct sockaddr_un	 srv, cli;
 	socklen_t		 srvlen, clilen;
 	struct ssd_request	*d;
@@ -588,10 +589,12 @@ START_TEST(request_run_sends_the_dgram_reply_as_one_datagram)
 	l.l_family = AF_UNIX;
 	l.l_type = SOCK_DGRAM;
 	l.l_timeout = 1;
-	l.l_run = &run;
-	l.l_handler = &request_recorder;
-	run.r_fd = sfd;
-	d = request_new_dgram(&l, "in", 2, (struct sockaddr *)&cli, clilen);
+	memset(&sock, 0, sizeof(sock));
+	run.r_listener = &l;
+	run.r_sock = &sock;
+	run.r_hi.i_handler = &request_recorder;
+	sock.k_fd = sfd;
+	d = request_new_dgram(&run, "in", 2, (struct sockaddr *)&cli, clilen);
 	request_run(d);
 	ck_assert_str_eq(request_calls, "SHF");
 	ck_assert_int_eq(recv(cfd, buf, sizeof(buf), MSG_DONTWAIT), 5);
@@ -615,6 +618,7 @@ START_TEST(request_run_sends_no_dgram_reply_when_nothing_was_written)
 	struct ssd_handler	 h = quiet;
 	struct listener		 l;
 	struct lrun		 run;
+	struct lsock		 sock;
 	struct sockaddr_un	 srv, cli;
 	socklen_t		 srvlen, clilen;
 	struct ssd_request	*d;
@@ -629,10 +633,12 @@ START_TEST(request_run_sends_no_dgram_reply_when_nothing_was_written)
 	l.l_name = "udp";
 	l.l_family = AF_UNIX;
 	l.l_type = SOCK_DGRAM;
-	l.l_run = &run;
-	l.l_handler = &h;
-	run.r_fd = sfd;
-	d = request_new_dgram(&l, "in", 2, (struct sockaddr *)&cli, clilen);
+	memset(&sock, 0, sizeof(sock));
+	run.r_listener = &l;
+	run.r_sock = &sock;
+	run.r_hi.i_handler = &h;
+	sock.k_fd = sfd;
+	d = request_new_dgram(&run, "in", 2, (struct sockaddr *)&cli, clilen);
 	request_run(d);
 	ck_assert_str_eq(request_calls, "SSF");
 	ck_assert_int_eq(recv(cfd, buf, sizeof(buf), MSG_DONTWAIT), -1);

@@ -23,7 +23,8 @@
 
 struct fake {
 	struct listener		 f_listener;
-	struct lrun		 f_run;		/* dgram: r_fd is read */
+	struct lrun		 f_run;
+	struct lsock		 f_sock;	/* dgram: k_fd is read */
 	char			 f_name[64];
 	int			 f_fd;		/* the request's end */
 	int			 f_peer;	/* the client's end */
@@ -46,16 +47,16 @@ fake_new(const char *name, int type, double timeout)
 	f->f_listener.l_type = type;
 	f->f_listener.l_timeout = timeout;
 	f->f_listener.l_max_packet_size = 8192;
-	f->f_listener.l_run = &f->f_run;
 	f->f_run.r_listener = &f->f_listener;
-	f->f_run.r_fd = f->f_fd;
+	f->f_run.r_sock = &f->f_sock;
+	f->f_sock.k_fd = f->f_fd;
 	return f;
 }
 
 static struct fake *
 fake_of(const struct ssd_request *rq)
 {
-	return container_of(rq->rq_listener, struct fake, f_listener);
+	return container_of(rq->rq_run, struct fake, f_run);
 }
 
 struct ssd_request *
@@ -68,7 +69,7 @@ fake_request_stream(const char *name, double timeout, int *peer_r)
 	memset(&peer, 0, sizeof(peer));
 	peer.sun_family = AF_UNIX;
 	*peer_r = f->f_peer;
-	return request_new_stream(&f->f_listener, f->f_fd,
+	return request_new_stream(&f->f_run, f->f_fd,
 	    (struct sockaddr *)&peer, sizeof(sa_family_t));
 }
 
@@ -80,7 +81,7 @@ fake_request_dgram(const char *name, const void *data, size_t len)
 
 	memset(&peer, 0, sizeof(peer));
 	peer.sun_family = AF_UNIX;
-	return request_new_dgram(&f->f_listener, data, len,
+	return request_new_dgram(&f->f_run, data, len,
 	    (struct sockaddr *)&peer, sizeof(sa_family_t));
 }
 
@@ -98,10 +99,10 @@ fake_request_free(struct ssd_request *rq)
 	free(f);
 }
 
-struct listener *
-fake_request_listener(struct ssd_request *rq)
+struct lrun *
+fake_request_lrun(struct ssd_request *rq)
 {
-	return &fake_of(rq)->f_listener;
+	return &fake_of(rq)->f_run;
 }
 
 int

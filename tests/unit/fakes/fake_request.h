@@ -28,8 +28,8 @@ struct ssd_request *fake_request_dgram(const char *name, const void *data,
 	    size_t len);
 /* Frees rq and closes both ends of its socketpair. */
 void	fake_request_free(struct ssd_request *);
-/* The fake listener behind rq, to set l_handler, l_instance... */
-struct listener *fake_request_listener(struct ssd_request *);
+/* The fake listener's run behind rq, to set r_hi (handler, instance). */
+struct lrun *fake_request_lrun(struct ssd_request *);
 /* The client's end of rq's socketpair. */
 int	fake_request_peer(const struct ssd_request *);
 

@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * gen.c - generations: the runtime of one configuration, and the one
+ * ownership model of the daemon across reloads (nginx's cycle: a new
+ * generation is built beside the old, and the old is freed when its last
+ * request ends).  Nothing here binds, accepts or reads a request.
+ *
+ *   struct config      parsed settings; immutable; owned by its gen
+ *   struct gen         one configuration's runtime: an lrun per listener
+ *                      (handler instance, plugin reference, model state,
+ *                      loops and threads, counters), refcounted (g_refs):
+ *                        +1 server.s_gen while it is the current one
+ *                        +1 reload while it prepares or applies it
+ *                        +1 each request in progress (server_reserve)
+ *                        +1 each event-worker loop while it accepts
+ *                      The last gen_unref, from any thread, retires it
+ *                      on the main thread, exactly once: models stopped
+ *                      (threads joined), handlers' fini, plugins closed,
+ *                      sockets unreferenced, config freed.
+ *   struct lsock       a listening socket (listener.c), refcounted by
+ *                      the gens whose listener it serves (k_refs, main
+ *                      thread); the last lsock_unref closes it, so a
+ *                      datagram reply always has its socket.  lsock_shut
+ *                      stops listening when no current gen serves it.
+ *   struct ssd_request holds a reference on its gen (and so on the
+ *                      lrun and lsock it came from) until
+ *                      server_request_done's work on the main thread.
+ *
+ * Worker threads read only what a reference keeps alive and what is
+ * immutable (the config) or atomic (counters, r_closing, s_stopping).
+ */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "server.h"
+
+struct gen *
+gen_new(struct config *cf, struct diag *d)
+{
+	struct gen		*g = xcalloc(1, sizeof(*g));
+	struct hinst		*hi;
+	const struct listener	*l;
+
+	g->g_cfg = cf;
+	g->g_nruns = cf->cf_nlisteners;
+	g->g_runs = xcalloc(g->g_nruns, sizeof(*g->g_runs));
+	atomic_init(&g->g_refs, 1);
+	hi = xcalloc(g->g_nruns, sizeof(*hi));
+	if (handler_prepare(cf, hi, d) == -1) {
+		free(hi);
+		free(g->g_runs);
+		free(g);
+		config_free(cf);
+		return NULL;
+	}
+	TAILQ_FOREACH(l, &cf->cf_listeners, l_entry) {
+		struct lrun *r = &g->g_runs[l->l_index];
+
+		r->r_gen = g;
+		r->r_listener = l;
+		r->r_hi = hi[l->l_index];
+		atomic_init(&r->r_closing, false);
+		switch (l->l_model) {
+		case CONC_SYNC:
+			r->r_ops = &conc_sync_ops;
+			break;
+		case CONC_THREAD:
+			r->r_ops = &conc_thread_ops;
+			break;
+		case CONC_FORK:
+			r->r_ops = &conc_fork_ops;
+			break;
+		case CONC_EVENT:
+			r->r_ops = l->l_workers > 1 ?
+			    &conc_event_workers_ops : &conc_event_ops;
+			break;
+		}
+	}
+	free(hi);
+	g->g_prepared = true;
+	return g;
+}
+
+void
+gen_ref(struct gen *g)
+{
+	SSD_ASSERT(atomic_fetch_add(&g->g_refs, 1) > 0);
+}
+
+struct lrun *
+gen_run(struct gen *g, const struct listener *l)
+{
+	SSD_ASSERT(l->l_config == g->g_cfg);
+	return &g->g_runs[l->l_index];
+}
+
+void
+gen_stop_accepting(struct gen *g)
+{
+	for (size_t i = 0; i < g->g_nruns; i++)
+		if (g->g_runs[i].r_sock != NULL)
+			listener_stop(&g->g_runs[i]);
+}
+
+/* The last reference is gone: on the main thread, exactly once. */
+static void
+gen_retire(struct gen *g)
+{
+	struct hinst	*hi = xcalloc(g->g_nruns, sizeof(*hi));
+	bool		 linked = g->g_id != 0;
+
+	for (size_t i = 0; i < g->g_nruns; i++) {
+		struct lrun *r = &g->g_runs[i];
+
+		if (r->r_sock != NULL)
+			listener_stop(r);
+		if (r->r_started)
+			r->r_ops->stop(r);
+		listener_watch_fini(&r->r_watch);
+		if (r->r_sock != NULL)
+			lsock_unref(r->r_sock);
+		hi[i] = r->r_hi;
+	}
+	if (g->g_prepared)
+		handler_release(g->g_cfg, hi);
+	free(hi);
+	if (linked)
+		TAILQ_REMOVE(&server.s_gens, g, g_entry);
+	log_debug("%s: generation %u is released", __func__, g->g_id);
+	config_free(g->g_cfg);
+	free(g->g_runs);
+	free(g);
+	if (linked)
+		server_check_done();
+}
+
+void
+gen_unref(struct gen *g)
+{
+	unsigned was = atomic_fetch_sub(&g->g_refs, 1);
+
+	SSD_ASSERT(was > 0);
+	if (was != 1)
+		return;
+	if (server.s_loop == NULL ||
+	    pthread_equal(pthread_self(), server.s_thread)) {
+		gen_retire(g);
+		return;
+	}
+	/* An event worker let go last: the main thread retires g. */
+	pthread_mutex_lock(&server.s_done_mtx);
+	TAILQ_INSERT_TAIL(&server.s_dead, g, g_dead);
+	pthread_mutex_unlock(&server.s_done_mtx);
+	ev_async_send(server.s_loop, &server.s_done_async);
+}
+
+void
+gen_reap(void)
+{
+	struct gen_list	 dead;
+	struct gen	*g;
+
+	TAILQ_INIT(&dead);
+	pthread_mutex_lock(&server.s_done_mtx);
+	TAILQ_CONCAT(&dead, &server.s_dead, g_dead);
+	pthread_mutex_unlock(&server.s_done_mtx);
+	while ((g = TAILQ_FIRST(&dead)) != NULL) {
+		TAILQ_REMOVE(&dead, g, g_dead);
+		gen_retire(g);
+	}
+}
