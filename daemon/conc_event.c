@@ -56,6 +56,7 @@ struct eloop {
 	struct lwatch		 t_watch;
 	pthread_t		 t_thread;
 	bool			 t_accepting;	/* holds a gen reference */
+	unsigned		 t_epoch;	/* of the socket watched */
 };
 
 struct eworkers {
@@ -251,6 +252,12 @@ conc_event_kick_cb(struct ev_loop *loop, ev_async *w, int revents)
 	}
 	if (t->t_watch.w_loop == NULL)
 		return;
+	if (t->t_epoch != atomic_load(&t->t_watch.w_run->r_epoch)) {
+		t->t_epoch = atomic_load(&t->t_watch.w_run->r_epoch);
+		listener_watch_stop(&t->t_watch);
+		ev_io_set(&t->t_watch.w_io, t->t_watch.w_run->r_sock->k_fd,
+		    EV_READ);
+	}
 	if (!atomic_load(&t->t_watch.w_run->r_closing))
 		listener_watch_resume(&t->t_watch);
 	else if (t->t_accepting) {

@@ -62,6 +62,7 @@ gen_new(struct config *cf, struct diag *d)
 		r->r_listener = l;
 		r->r_hi = hi[l->l_index];
 		atomic_init(&r->r_closing, false);
+		atomic_init(&r->r_epoch, 0);
 		switch (l->l_model) {
 		case CONC_SYNC:
 			r->r_ops = &conc_sync_ops;
@@ -128,7 +129,8 @@ gen_retire(struct gen *g)
 	free(hi);
 	if (linked)
 		TAILQ_REMOVE(&server.s_gens, g, g_entry);
-	log_debug("%s: generation %u is released", __func__, g->g_id);
+	log_debug("%s: the configuration before reload #%u is released",
+	    __func__, g->g_id);
 	config_free(g->g_cfg);
 	free(g->g_runs);
 	free(g);

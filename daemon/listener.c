@@ -190,8 +190,7 @@ listener_inherit(const struct listener *l, struct lsock **k_r, char *err,
 	if (getsockname(f->fd, (struct sockaddr *)&ss, &len) == 0)
 		addr_format_local((struct sockaddr *)&ss, len, k->k_local,
 		    sizeof(k->k_local));
-	snprintf(k->k_local + strlen(k->k_local), sizeof(k->k_local) -
-	    strlen(k->k_local), " (inherited \"%s\")", f->name);
+	snprintf(k->k_inherited, sizeof(k->k_inherited), "%s", f->name);
 	*k_r = k;
 	return 1;
 }
@@ -763,4 +762,20 @@ listener_stop(struct lrun *r)
 		r->r_ops->close(r);
 	else
 		listener_watch_stop(&r->r_watch);
+}
+
+void
+listener_refresh(struct lrun *r)
+{
+	atomic_fetch_add(&r->r_epoch, 1);
+	if (r->r_ops->close != NULL) {
+		r->r_ops->close(r);
+		return;
+	}
+	if (r->r_watch.w_loop == NULL)
+		return;
+	/* ev_io_set makes libev register the descriptor anew. */
+	listener_watch_stop(&r->r_watch);
+	ev_io_set(&r->r_watch.w_io, r->r_sock->k_fd, EV_READ);
+	listener_watch_resume(&r->r_watch);
 }

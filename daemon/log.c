@@ -5,6 +5,7 @@
  * configuration or the event loop: it is used before both exist.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,26 @@ static int		log_level = LOG_INFO;
 static enum log_target	log_target = LOG_TARGET_STDERR;
 static bool		log_journal;	/* "<N>" prefixes for journald */
 static bool		log_syslog_open;
+static pthread_mutex_t	log_syslog_mtx = PTHREAD_MUTEX_INITIALIZER;
+
+static void
+log_atfork_prepare(void)
+{
+	pthread_mutex_lock(&log_syslog_mtx);
+}
+
+static void
+log_atfork_release(void)
+{
+	pthread_mutex_unlock(&log_syslog_mtx);
+}
+
+static void
+log_atfork_register(void)
+{
+	pthread_atfork(log_atfork_prepare, log_atfork_release,
+	    log_atfork_release);
+}
 
 static const char *const log_names[] = {
 	[LOG_ERR] = "error",
@@ -29,6 +50,9 @@ static const char *const log_names[] = {
 void
 log_init(int level, enum log_target target)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, log_atfork_register);
 	log_level = level;
 	log_target = target;
 	log_journal = getenv("JOURNAL_STREAM") != NULL;
@@ -91,7 +115,12 @@ log_vlog(int level, bool with_errno, const char *fmt, va_list ap)
 		    strerror(saved));
 	}
 	if (log_target == LOG_TARGET_SYSLOG) {
+		/* syslog(3) holds a lock of the C library: all our calls go
+		 * under ours, which fork(2) takes (log_atfork_*), so that no
+		 * fork child inherits it held by another thread. */
+		pthread_mutex_lock(&log_syslog_mtx);
 		syslog(level, "%s", msg);
+		pthread_mutex_unlock(&log_syslog_mtx);
 		errno = saved;
 		return;
 	}

@@ -131,13 +131,12 @@ reload_bind(struct gen *old, struct gen *g)
 			continue;
 		if (server_open_run(r, NULL, &in_use) == 0)
 			continue;
-		if (!in_use || (held[i] = reload_holder(old, g,
-		    r->r_listener)) == NULL) {
-			if (in_use)
-				reload_error(r->r_listener, "its address is "
-				    "in use");
+		if (in_use && (held[i] = reload_holder(old, g,
+		    r->r_listener)) != NULL)
+			continue;
+		/* Someone else's: try again to report why. */
+		if (!in_use || server_open_run(r, NULL, NULL) == -1)
 			goto done;
-		}
 	}
 	/* Rebind: the old socket lets go of the address, the new one takes
 	 * it; if it cannot, the old one gets it back. */
@@ -166,9 +165,14 @@ done:
 		for (size_t i = 0; i < nreleased; i++) {
 			released[i]->k_shut = false;
 			if (lsock_restore_address(released[i], err,
-			    sizeof(err)) == -1)
+			    sizeof(err)) == -1) {
 				log_errorx("%s: cannot be bound again: %s; "
 				    "not serving", released[i]->k_local, err);
+				continue;
+			}
+			for (size_t j = 0; j < old->g_nruns; j++)
+				if (old->g_runs[j].r_sock == released[i])
+					listener_refresh(&old->g_runs[j]);
 		}
 	free(held);
 	free(released);

@@ -419,9 +419,12 @@ server_open_run(struct lrun *r, struct lsock *kept, bool *in_use_r)
 			    l->l_name, err);
 		return -1;
 	}
-	log_infox("listener=%s: listening on %s (%s, %s, handler %s)",
+	log_infox("listener=%s: listening on %s (%s, %s, handler %s%s%s%s)",
 	    l->l_name, r->r_sock->k_local, l->l_type == SOCK_STREAM ?
-	    "stream" : "dgram", r->r_ops->name, r->r_hi.i_handler->name);
+	    "stream" : "dgram", r->r_ops->name, r->r_hi.i_handler->name,
+	    r->r_sock->k_inherited[0] != '\0' ? ", inherited socket \"" : "",
+	    r->r_sock->k_inherited, r->r_sock->k_inherited[0] != '\0' ?
+	    "\"" : "");
 	return 0;
 }
 

@@ -31,7 +31,8 @@ struct gen;
  *               join threads, free the model's state
  *   resume:     optional: the model watches the socket on loops of its
  *               own (event workers); start or resume accepting there
- *   close:      optional, with resume: stop accepting on those loops
+ *   close:      optional, with resume: wake those loops to stop accepting
+ *               (r_closing) or to watch the socket afresh (r_epoch)
  */
 struct conc_ops {
 	const char	*name;
@@ -85,6 +86,7 @@ struct lsock {
 	int			 k_queue_size;
 	mode_t			 k_unix_mode;
 	char			 k_local[ADDR_STRLEN + 110];
+	char			 k_inherited[64];	/* its LISTEN_FDNAMES */
 	/* Requests in progress on the socket, whatever their generation:
 	 * what max_connections (and sync's one at a time) limit. */
 	atomic_uint		 k_active;
@@ -102,6 +104,7 @@ struct lrun {
 	void			*r_conc;	/* the model's state */
 	struct lwatch		 r_watch;	/* on the main loop */
 	atomic_bool		 r_closing;	/* accepts no more */
+	atomic_uint		 r_epoch;	/* socket replaced under its fd */
 	bool			 r_started;
 };
 
@@ -244,6 +247,9 @@ void	listener_start(struct lrun *);
 void	listener_resume(struct lrun *);
 /* Stops accepting on every loop that watches r's socket. */
 void	listener_stop(struct lrun *);
+/* Every loop that watches r's socket registers it again: another socket
+ * took its descriptor's number (lsock_restore_address). */
+void	listener_refresh(struct lrun *);
 /* stops accepting for a back-off period after err (EMFILE, EAGAIN...) */
 void	listener_pause(struct lwatch *, int err);
 /* a watcher of r's socket on loop (the model's own loops use these) */

@@ -6,6 +6,7 @@
  * counts, not the port; a v4-mapped IPv6 client counts as its IPv4
  * address.
  */
+#include <sys/queue.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -24,14 +25,54 @@ struct source_entry {
 struct source_table {
 	pthread_mutex_t		 t_mtx;
 	struct source_entry	*t_buckets[SOURCE_BUCKETS];
+	LIST_ENTRY(source_table) t_entry;	/* source_tables */
 };
+
+/* Every table, so that fork(2) can hold all their locks: a fork child
+ * (behind a PROXY header) counts its client too, and must not find a
+ * lock that another thread held at the fork. */
+static LIST_HEAD(, source_table) source_tables =
+    LIST_HEAD_INITIALIZER(source_tables);
+static pthread_mutex_t source_tables_mtx = PTHREAD_MUTEX_INITIALIZER;
+
+static void
+source_atfork_prepare(void)
+{
+	struct source_table *t;
+
+	pthread_mutex_lock(&source_tables_mtx);
+	LIST_FOREACH(t, &source_tables, t_entry)
+		pthread_mutex_lock(&t->t_mtx);
+}
+
+static void
+source_atfork_release(void)
+{
+	struct source_table *t;
+
+	LIST_FOREACH(t, &source_tables, t_entry)
+		pthread_mutex_unlock(&t->t_mtx);
+	pthread_mutex_unlock(&source_tables_mtx);
+}
+
+static void
+source_atfork_register(void)
+{
+	pthread_atfork(source_atfork_prepare, source_atfork_release,
+	    source_atfork_release);
+}
 
 struct source_table *
 source_table_new(void)
 {
-	struct source_table *t = xcalloc(1, sizeof(*t));
+	static pthread_once_t	 once = PTHREAD_ONCE_INIT;
+	struct source_table	*t = xcalloc(1, sizeof(*t));
 
+	pthread_once(&once, source_atfork_register);
 	pthread_mutex_init(&t->t_mtx, NULL);
+	pthread_mutex_lock(&source_tables_mtx);
+	LIST_INSERT_HEAD(&source_tables, t, t_entry);
+	pthread_mutex_unlock(&source_tables_mtx);
 	return t;
 }
 
@@ -40,6 +81,9 @@ source_table_free(struct source_table *t)
 {
 	if (t == NULL)
 		return;
+	pthread_mutex_lock(&source_tables_mtx);
+	LIST_REMOVE(t, t_entry);
+	pthread_mutex_unlock(&source_tables_mtx);
 	for (size_t i = 0; i < SOURCE_BUCKETS; i++)
 		while (t->t_buckets[i] != NULL) {
 			struct source_entry *e = t->t_buckets[i];

@@ -29,6 +29,27 @@ static char		*stats_arena;
 static size_t		 stats_arena_used;
 
 static pthread_mutex_t	 stats_mtx = PTHREAD_MUTEX_INITIALIZER;
+
+/* A status request in a fork child renders the counters: the lock must
+ * not be held by another thread at the fork. */
+static void
+stats_atfork_prepare(void)
+{
+	pthread_mutex_lock(&stats_mtx);
+}
+
+static void
+stats_atfork_release(void)
+{
+	pthread_mutex_unlock(&stats_mtx);
+}
+
+static void
+stats_atfork_register(void)
+{
+	pthread_atfork(stats_atfork_prepare, stats_atfork_release,
+	    stats_atfork_release);
+}
 static struct lstats	*stats_list;
 static struct timespec	 stats_started;
 static atomic_ulong	 stats_reloads;
@@ -36,8 +57,10 @@ static atomic_ulong	 stats_reloads;
 void
 stats_init(void)
 {
-	void *p;
+	static pthread_once_t	 once = PTHREAD_ONCE_INIT;
+	void			*p;
 
+	pthread_once(&once, stats_atfork_register);
 	clock_gettime(CLOCK_MONOTONIC, &stats_started);
 	p = mmap(NULL, STATS_ARENA, PROT_READ | PROT_WRITE,
 	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
