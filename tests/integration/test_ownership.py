@@ -63,6 +63,7 @@ class DatagramSocketLifetimeTests(DaemonTestCase):
             self.assertTrue(nothing_arrives(s, 0.05),
                             "a TCP client got bytes it never asked for")
             self.assertEqual(exchange(s, b"mine\n"), b"mine\n")
+            s.close()
         self.assertStopsCleanly(d)
 
 
@@ -191,6 +192,7 @@ class RebindTests(DaemonTestCase):
         s = socket.create_connection(("127.0.0.1", port), IO_TIMEOUT)
         self.addCleanup(s.close)
         self.assertEqual(exchange(s, b"any\n"), b"any\n")
+        s.close()
         # The connection of the old socket goes on.
         self.assertEqual(exchange(c, b"still\n"), b"still\n")
         c.close()
