@@ -72,6 +72,31 @@ class ExecTests(DaemonTestCase):
     def test_event(self):
         self.check_model("event")
 
+    def check_only_stdio(self, model):
+        # The program gets 0, 1 and 2 and nothing else: under fork the
+        # handler process keeps the connection at 3, which must not leak.
+        d = self.daemon(conf(model_conf(
+            "fds", model, handler="exec",
+            extra='options = { program = "/bin/sh"; args = [ "sh", "-c", '
+                  '"ls /proc/$$/fd" ]; };')))
+        s = d.connect("fds")
+        out = recv_until_eof(s).decode()
+        s.close()
+        self.assertEqual(out.split(), ["0", "1", "2"], out)
+        self.no_zombies(d)
+
+    def test_only_stdio_sync(self):
+        self.check_only_stdio("sync")
+
+    def test_only_stdio_thread(self):
+        self.check_only_stdio("thread")
+
+    def test_only_stdio_fork(self):
+        self.check_only_stdio("fork")
+
+    def test_only_stdio_event(self):
+        self.check_only_stdio("event")
+
     def test_silent_program_is_ended_at_the_timeout(self):
         d = self.daemon(conf(model_conf(
             "slp", "event", handler="exec",
