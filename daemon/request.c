@@ -6,6 +6,7 @@
  * provides (poll(2) for the blocking models), bounded by the listener's
  * timeout.  Nothing here decides which thread runs a request.
  */
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -390,6 +391,16 @@ ssd_readline(struct ssd_request *rq, char *buf, size_t size)
 	return (ssize_t)got;
 }
 
+/* CLOCK_MONOTONIC, in seconds. */
+static double
+request_now(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)now.tv_sec + now.tv_nsec / 1e9;
+}
+
 int
 ssd_write(struct ssd_request *rq, const void *buf, size_t len)
 {
@@ -558,22 +569,79 @@ request_reap_now(struct ssd_request *rq, pid_t pid, int *status)
 	return r == pid ? 0 : -1;
 }
 
+/* The waitpid poll without a pidfd: first pause, and the longest. */
+#define REQUEST_REAP_POLL_MIN	0.02
+#define REQUEST_REAP_POLL_MAX	0.25
+
+/*
+ * Without a pidfd: waits up to rq_timeout seconds (0: no limit) for pid to
+ * end by polling waitpid(WNOHANG), pausing in between through rq_wait on
+ * efd, an eventfd nobody writes, so that the event loop serves meanwhile;
+ * each pause is twice the last (*pause), from 20 ms up to 250 ms.  No
+ * SIGCHLD: the fork model's parent owns its handler.  0: pid is reaped,
+ * *status set; else -1 with rq_wait's errno (ETIMEDOUT, ECONNABORTED), or
+ * ECHILD.
+ */
+static int
+request_poll_child(struct ssd_request *rq, int efd, pid_t pid, int *status,
+    double *pause)
+{
+	double	 wait = rq->rq_timeout, end = request_now() + wait, left;
+	pid_t	 r;
+	int	 rc;
+
+	for (;;) {
+		while ((r = waitpid(pid, status, WNOHANG)) == -1 &&
+		    errno == EINTR)
+			continue;
+		if (r == pid)
+			return 0;
+		if (r == -1)
+			return -1;
+		left = *pause;
+		if (wait > 0 && (left = end - request_now()) > *pause)
+			left = *pause;
+		if (left <= 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		rq->rq_timeout = left;
+		rc = rq->rq_wait(rq, efd, POLLIN);
+		rq->rq_timeout = wait;
+		rq->rq_timedout = false;
+		if (rc == -1 && errno != ETIMEDOUT)
+			return -1;
+		if ((*pause *= 2) > REQUEST_REAP_POLL_MAX)
+			*pause = REQUEST_REAP_POLL_MAX;
+	}
+}
+
 int
 ssd_waitpid(struct ssd_request *rq, pid_t pid, int *status)
 {
-	double	 saved = rq->rq_timeout, idle;
-	int	 pfd, rc = -1, sig = 0;
+	double	 saved = rq->rq_timeout, idle, pause = REQUEST_REAP_POLL_MIN;
+	int	 pfd, efd = -1, rc = -1, sig = 0;
+	bool	 reaped = false;
 	pid_t	 r;
 
-	if ((pfd = (int)syscall(SYS_pidfd_open, pid, 0)) == -1)
-		return request_reap_now(rq, pid, status);
+	if ((pfd = (int)syscall(SYS_pidfd_open, pid, 0)) == -1) {
+		/* Old kernels, seccomp filters, valgrind: poll instead. */
+		ssd_log(rq, LOG_DEBUG, "pidfd_open: %s; polling for process "
+		    "%d", strerror(errno), (int)pid);
+		if ((efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) == -1)
+			return request_reap_now(rq, pid, status);
+	}
 	for (;;) {
 		/* The process ended: pidfd readable.  Otherwise wait no
 		 * longer than the connection may stay silent. */
 		idle = saved > 0 ? request_idle_seconds(rq) : -1;
 		rq->rq_timeout = saved <= 0 || sig != 0 ? (sig ? 1.0 : 0) :
 		    idle < 0 ? saved : saved - idle > 0.05 ? saved - idle : 0.05;
-		rc = rq->rq_wait(rq, pfd, POLLIN);
+		if (pfd != -1)
+			rc = rq->rq_wait(rq, pfd, POLLIN);
+		else
+			reaped = (rc = request_poll_child(rq, efd, pid,
+			    status, &pause)) == 0;
 		rq->rq_timedout = false;
 		if (rc == 0)
 			break;
@@ -585,6 +653,8 @@ ssd_waitpid(struct ssd_request *rq, pid_t pid, int *status)
 			request_kill(pid, SIGKILL);
 			break;
 		}
+		if (errno == ECHILD)
+			goto done;	/* not ours to wait for, nor to kill */
 		if (errno != ETIMEDOUT) {
 			rc = request_reap_now(rq, pid, status);
 			goto done;
@@ -598,13 +668,18 @@ ssd_waitpid(struct ssd_request *rq, pid_t pid, int *status)
 		    "still running", sig == SIGTERM ? "SIGTERM" : "SIGKILL");
 		request_kill(pid, sig);
 	}
-	while ((r = waitpid(pid, status, 0)) == -1 && errno == EINTR)
-		continue;
-	rc = r == pid ? 0 : -1;
+	if (!reaped) {
+		while ((r = waitpid(pid, status, 0)) == -1 && errno == EINTR)
+			continue;
+		rc = r == pid ? 0 : -1;
+	}
 done:
 	rq->rq_timedout = sig != 0;	/* logged as a timeout */
 	rq->rq_timeout = saved;
-	close(pfd);
+	if (pfd != -1)
+		close(pfd);
+	if (efd != -1)
+		close(efd);
 	return rc;
 }
 
