@@ -401,11 +401,34 @@ request_now(void)
 	return (double)now.tv_sec + now.tv_nsec / 1e9;
 }
 
+/* Sets a blocking socket's SO_SNDTIMEO to t seconds (> 0). */
+static int
+request_sndtimeo(struct ssd_request *rq, double t)
+{
+	struct timeval tv;
+
+	tv.tv_sec = (time_t)t;
+	tv.tv_usec = (suseconds_t)((t - (double)tv.tv_sec) * 1e6);
+	if (tv.tv_sec == 0 && tv.tv_usec == 0)
+		tv.tv_usec = 1;
+	return setsockopt(rq->rq_fd, SOL_SOCKET, SO_SNDTIMEO, &tv,
+	    sizeof(tv));
+}
+
+/*
+ * The timeout bounds the whole write, not each partial send: a client
+ * that reads a byte now and then would otherwise hold the request for
+ * ever.  What is left of it goes to SO_SNDTIMEO (blocking models) or to
+ * rq_wait (the others) before each send after the first.
+ */
 int
 ssd_write(struct ssd_request *rq, const void *buf, size_t len)
 {
 	const char	*p = buf;
+	double		 saved = rq->rq_timeout, end = 0, left = 0;
+	bool		 shrunk = false;
 	ssize_t		 n;
+	int		 rc = -1;
 
 	if (rq->rq_type == SOCK_DGRAM) {
 		rq->rq_has_reply = true;	/* even an empty one */
@@ -427,32 +450,60 @@ ssd_write(struct ssd_request *rq, const void *buf, size_t len)
 		stats_add(&rq->rq_stats->s_bytes_out, len);
 		return 0;
 	}
-	while (len > 0) {
+	if (len == 0)
+		return 0;
+	if (saved > 0)
+		end = request_now() + saved;
+	for (;;) {
 		if (atomic_load(&rq->rq_cut)) {
 			errno = ECONNABORTED;
-			return -1;
+			break;
 		}
 		n = send(rq->rq_fd, p, len, MSG_NOSIGNAL);
 		if (n >= 0) {
 			stats_add(&rq->rq_stats->s_bytes_out,
 			    (unsigned long)n);
 			p += n;
-			len -= (size_t)n;
+			if ((len -= (size_t)n) == 0) {
+				rc = 0;
+				break;
+			}
+		} else if (errno == EINTR)
 			continue;
-		}
-		if (errno == EINTR)
-			continue;
-		if (rq->rq_blocking && (errno == EAGAIN ||
-		    errno == EWOULDBLOCK))
-			return request_timed_out(rq);
-		if (errno != EAGAIN && errno != EWOULDBLOCK) {
+		else if (rq->rq_blocking && (errno == EAGAIN ||
+		    errno == EWOULDBLOCK)) {
+			request_timed_out(rq);
+			break;
+		} else if (errno != EAGAIN && errno != EWOULDBLOCK) {
 			request_io_failed(rq);
-			return -1;
+			break;
 		}
-		if (rq->rq_wait(rq, rq->rq_fd, POLLOUT) == -1)
-			return -1;
+		if (saved > 0 && (left = end - request_now()) <= 0) {
+			request_timed_out(rq);
+			break;
+		}
+		if (rq->rq_blocking) {
+			if (saved > 0) {
+				if (request_sndtimeo(rq, left) == -1)
+					break;
+				shrunk = true;
+			}
+			continue;
+		}
+		if (saved > 0)
+			rq->rq_timeout = left;
+		n = rq->rq_wait(rq, rq->rq_fd, POLLOUT);
+		rq->rq_timeout = saved;
+		if (n == -1)
+			break;
 	}
-	return 0;
+	if (shrunk) {
+		int saved_errno = errno;
+
+		request_sndtimeo(rq, saved);
+		errno = saved_errno;
+	}
+	return rc;
 }
 
 int
