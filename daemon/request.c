@@ -6,6 +6,7 @@
  * provides (poll(2) for the blocking models), bounded by the listener's
  * timeout.  Nothing here decides which thread runs a request.
  */
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -387,11 +388,44 @@ ssd_readline(struct ssd_request *rq, char *buf, size_t size)
 	return (ssize_t)got;
 }
 
+/* CLOCK_MONOTONIC, in seconds. */
+static double
+request_now(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)now.tv_sec + now.tv_nsec / 1e9;
+}
+
+/* Sets a blocking socket's SO_SNDTIMEO to t seconds (> 0). */
+static int
+request_sndtimeo(struct ssd_request *rq, double t)
+{
+	struct timeval tv;
+
+	tv.tv_sec = (time_t)t;
+	tv.tv_usec = (suseconds_t)((t - (double)tv.tv_sec) * 1e6);
+	if (tv.tv_sec == 0 && tv.tv_usec == 0)
+		tv.tv_usec = 1;
+	return setsockopt(rq->rq_fd, SOL_SOCKET, SO_SNDTIMEO, &tv,
+	    sizeof(tv));
+}
+
+/*
+ * The timeout bounds the whole write, not each partial send: a client
+ * that reads a byte now and then would otherwise hold the request for
+ * ever.  What is left of it goes to SO_SNDTIMEO (blocking models) or to
+ * rq_wait (the others) before each send after the first.
+ */
 int
 ssd_write(struct ssd_request *rq, const void *buf, size_t len)
 {
 	const char	*p = buf;
+	double		 saved = rq->rq_timeout, end = 0, left = 0;
+	bool		 shrunk = false;
 	ssize_t		 n;
+	int		 rc = -1;
 
 	if (rq->rq_type == SOCK_DGRAM) {
 		rq->rq_has_reply = true;	/* even an empty one */
@@ -413,32 +447,60 @@ ssd_write(struct ssd_request *rq, const void *buf, size_t len)
 		stats_add(&rq->rq_stats->s_bytes_out, len);
 		return 0;
 	}
-	while (len > 0) {
+	if (len == 0)
+		return 0;
+	if (saved > 0)
+		end = request_now() + saved;
+	for (;;) {
 		if (atomic_load(&rq->rq_cut)) {
 			errno = ECONNABORTED;
-			return -1;
+			break;
 		}
 		n = send(rq->rq_fd, p, len, MSG_NOSIGNAL);
 		if (n >= 0) {
 			stats_add(&rq->rq_stats->s_bytes_out,
 			    (unsigned long)n);
 			p += n;
-			len -= (size_t)n;
+			if ((len -= (size_t)n) == 0) {
+				rc = 0;
+				break;
+			}
+		} else if (errno == EINTR)
 			continue;
-		}
-		if (errno == EINTR)
-			continue;
-		if (rq->rq_blocking && (errno == EAGAIN ||
-		    errno == EWOULDBLOCK))
-			return request_timed_out(rq);
-		if (errno != EAGAIN && errno != EWOULDBLOCK) {
+		else if (rq->rq_blocking && (errno == EAGAIN ||
+		    errno == EWOULDBLOCK)) {
+			request_timed_out(rq);
+			break;
+		} else if (errno != EAGAIN && errno != EWOULDBLOCK) {
 			request_io_failed(rq);
-			return -1;
+			break;
 		}
-		if (rq->rq_wait(rq, rq->rq_fd, POLLOUT) == -1)
-			return -1;
+		if (saved > 0 && (left = end - request_now()) <= 0) {
+			request_timed_out(rq);
+			break;
+		}
+		if (rq->rq_blocking) {
+			if (saved > 0) {
+				if (request_sndtimeo(rq, left) == -1)
+					break;
+				shrunk = true;
+			}
+			continue;
+		}
+		if (saved > 0)
+			rq->rq_timeout = left;
+		n = rq->rq_wait(rq, rq->rq_fd, POLLOUT);
+		rq->rq_timeout = saved;
+		if (n == -1)
+			break;
 	}
-	return 0;
+	if (shrunk) {
+		int saved_errno = errno;
+
+		request_sndtimeo(rq, saved);
+		errno = saved_errno;
+	}
+	return rc;
 }
 
 int
@@ -555,22 +617,79 @@ request_reap_now(struct ssd_request *rq, pid_t pid, int *status)
 	return r == pid ? 0 : -1;
 }
 
+/* The waitpid poll without a pidfd: first pause, and the longest. */
+#define REQUEST_REAP_POLL_MIN	0.02
+#define REQUEST_REAP_POLL_MAX	0.25
+
+/*
+ * Without a pidfd: waits up to rq_timeout seconds (0: no limit) for pid to
+ * end by polling waitpid(WNOHANG), pausing in between through rq_wait on
+ * efd, an eventfd nobody writes, so that the event loop serves meanwhile;
+ * each pause is twice the last (*pause), from 20 ms up to 250 ms.  No
+ * SIGCHLD: the fork model's parent owns its handler.  0: pid is reaped,
+ * *status set; else -1 with rq_wait's errno (ETIMEDOUT, ECONNABORTED), or
+ * ECHILD.
+ */
+static int
+request_poll_child(struct ssd_request *rq, int efd, pid_t pid, int *status,
+    double *pause)
+{
+	double	 wait = rq->rq_timeout, end = request_now() + wait, left;
+	pid_t	 r;
+	int	 rc;
+
+	for (;;) {
+		while ((r = waitpid(pid, status, WNOHANG)) == -1 &&
+		    errno == EINTR)
+			continue;
+		if (r == pid)
+			return 0;
+		if (r == -1)
+			return -1;
+		left = *pause;
+		if (wait > 0 && (left = end - request_now()) > *pause)
+			left = *pause;
+		if (left <= 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		rq->rq_timeout = left;
+		rc = rq->rq_wait(rq, efd, POLLIN);
+		rq->rq_timeout = wait;
+		rq->rq_timedout = false;
+		if (rc == -1 && errno != ETIMEDOUT)
+			return -1;
+		if ((*pause *= 2) > REQUEST_REAP_POLL_MAX)
+			*pause = REQUEST_REAP_POLL_MAX;
+	}
+}
+
 int
 ssd_waitpid(struct ssd_request *rq, pid_t pid, int *status)
 {
-	double	 saved = rq->rq_timeout, idle;
-	int	 pfd, rc = -1, sig = 0;
+	double	 saved = rq->rq_timeout, idle, pause = REQUEST_REAP_POLL_MIN;
+	int	 pfd, efd = -1, rc = -1, sig = 0;
+	bool	 reaped = false;
 	pid_t	 r;
 
-	if ((pfd = (int)syscall(SYS_pidfd_open, pid, 0)) == -1)
-		return request_reap_now(rq, pid, status);
+	if ((pfd = (int)syscall(SYS_pidfd_open, pid, 0)) == -1) {
+		/* Old kernels, seccomp filters, valgrind: poll instead. */
+		ssd_log(rq, LOG_DEBUG, "pidfd_open: %s; polling for process "
+		    "%d", strerror(errno), (int)pid);
+		if ((efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) == -1)
+			return request_reap_now(rq, pid, status);
+	}
 	for (;;) {
 		/* The process ended: pidfd readable.  Otherwise wait no
 		 * longer than the connection may stay silent. */
 		idle = saved > 0 ? request_idle_seconds(rq) : -1;
 		rq->rq_timeout = saved <= 0 || sig != 0 ? (sig ? 1.0 : 0) :
 		    idle < 0 ? saved : saved - idle > 0.05 ? saved - idle : 0.05;
-		rc = rq->rq_wait(rq, pfd, POLLIN);
+		if (pfd != -1)
+			rc = rq->rq_wait(rq, pfd, POLLIN);
+		else
+			reaped = (rc = request_poll_child(rq, efd, pid,
+			    status, &pause)) == 0;
 		rq->rq_timedout = false;
 		if (rc == 0)
 			break;
@@ -582,6 +701,8 @@ ssd_waitpid(struct ssd_request *rq, pid_t pid, int *status)
 			request_kill(pid, SIGKILL);
 			break;
 		}
+		if (errno == ECHILD)
+			goto done;	/* not ours to wait for, nor to kill */
 		if (errno != ETIMEDOUT) {
 			rc = request_reap_now(rq, pid, status);
 			goto done;
@@ -595,13 +716,18 @@ ssd_waitpid(struct ssd_request *rq, pid_t pid, int *status)
 		    "still running", sig == SIGTERM ? "SIGTERM" : "SIGKILL");
 		request_kill(pid, sig);
 	}
-	while ((r = waitpid(pid, status, 0)) == -1 && errno == EINTR)
-		continue;
-	rc = r == pid ? 0 : -1;
+	if (!reaped) {
+		while ((r = waitpid(pid, status, 0)) == -1 && errno == EINTR)
+			continue;
+		rc = r == pid ? 0 : -1;
+	}
 done:
 	rq->rq_timedout = sig != 0;	/* logged as a timeout */
 	rq->rq_timeout = saved;
-	close(pfd);
+	if (pfd != -1)
+		close(pfd);
+	if (efd != -1)
+		close(efd);
 	return rc;
 }
 

@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -52,6 +53,9 @@ stats_atfork_register(void)
 }
 static struct lstats	*stats_list;
 static struct timespec	 stats_started;
+/* The daemon's: a fork-model handler process reports the daemon's
+ * descriptors, not its own. */
+static pid_t		 stats_pid;
 static atomic_ulong	 stats_reloads;
 
 void
@@ -62,6 +66,7 @@ stats_init(void)
 
 	pthread_once(&once, stats_atfork_register);
 	clock_gettime(CLOCK_MONOTONIC, &stats_started);
+	stats_pid = getpid();
 	p = mmap(NULL, STATS_ARENA, PROT_READ | PROT_WRITE,
 	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	stats_arena = p == MAP_FAILED ? NULL : p;
@@ -153,20 +158,28 @@ stats_load(atomic_ulong *c)
 	return atomic_load_explicit(c, memory_order_relaxed);
 }
 
+/* The daemon's open descriptors, or -1 when /proc cannot tell (a fork
+ * child after a privilege drop may not read its parent's). */
 static int
 stats_open_fds(void)
 {
-	DIR		*d = opendir("/proc/self/fd");
+	char		 path[64];
+	DIR		*d;
 	struct dirent	*de;
+	bool		 self = getpid() == stats_pid;
 	int		 n = 0;
 
-	if (d == NULL)
+	if (self)
+		snprintf(path, sizeof(path), "/proc/self/fd");
+	else
+		snprintf(path, sizeof(path), "/proc/%ld/fd", (long)stats_pid);
+	if ((d = opendir(path)) == NULL)
 		return -1;
 	while ((de = readdir(d)) != NULL)
 		if (de->d_name[0] != '.')
 			n++;
 	closedir(d);
-	return n - 1;		/* the directory's own descriptor */
+	return self ? n - 1 : n;	/* the directory's own descriptor */
 }
 
 /* Appends printf output to a growing buffer. */

@@ -5,7 +5,7 @@
  * program), the connection on its stdin and stdout, the daemon's
  * environment plus options.env and the ucspi-tcp variables PROTO,
  * TCPREMOTEIP, TCPREMOTEPORT, TCPLOCALIP, TCPLOCALPORT.  The program's
- * stderr is the daemon's.  It is waited for with ssd_waitpid, so under
+ * stderr is the daemon's; it inherits no other descriptor.  It is waited for with ssd_waitpid, so under
  * the event model other requests go on meanwhile, and a program whose
  * connection stays silent for the listener's timeout is ended.  Its exit
  * status is logged.  Stream listeners only.
@@ -249,6 +249,7 @@ exec_handle(struct ssd_request *rq)
 	struct sigaction	 dfl;
 	sigset_t		 none_set;
 	pid_t			 parent;
+	long			 maxfd;
 	socklen_t		 tvlen;
 	int			 fd = ssd_fd(rq), fl, st, rc;
 	pid_t			 pid;
@@ -279,6 +280,10 @@ exec_handle(struct ssd_request *rq)
 	sigemptyset(&none_set);
 	memset(&dfl, 0, sizeof(dfl));
 	dfl.sa_handler = SIG_DFL;
+	/* For kernels before 5.9, without close_range. */
+	maxfd = sysconf(_SC_OPEN_MAX);
+	if (maxfd <= 0)
+		maxfd = 65536;
 	parent = getpid();
 	pid = fork();
 	if (pid == 0) {
@@ -297,6 +302,11 @@ exec_handle(struct ssd_request *rq)
 		if (dup2(fd, STDIN_FILENO) == -1 ||
 		    dup2(fd, STDOUT_FILENO) == -1)
 			_exit(127);
+		/* Only stdio, as from inetd: under fork the handler process
+		 * holds the connection at 3, without close-on-exec. */
+		if (close_range(STDERR_FILENO + 1, ~0U, 0) == -1)
+			for (long i = STDERR_FILENO + 1; i < maxfd; i++)
+				close((int)i);
 		execve(x->program, x->argv, env);
 		_exit(127);
 	}

@@ -8,6 +8,7 @@ import os
 import re
 import socket
 import stat
+import sys
 import time
 
 from ssdtest import (DaemonTestCase, children_of, conf, model_conf,
@@ -71,6 +72,31 @@ class ExecTests(DaemonTestCase):
 
     def test_event(self):
         self.check_model("event")
+
+    def check_only_stdio(self, model):
+        # The program gets 0, 1 and 2 and nothing else: under fork the
+        # handler process keeps the connection at 3, which must not leak.
+        d = self.daemon(conf(model_conf(
+            "fds", model, handler="exec",
+            extra='options = { program = "/bin/sh"; args = [ "sh", "-c", '
+                  '"ls /proc/$$/fd" ]; };')))
+        s = d.connect("fds")
+        out = recv_until_eof(s).decode()
+        s.close()
+        self.assertEqual(out.split(), ["0", "1", "2"], out)
+        self.no_zombies(d)
+
+    def test_only_stdio_sync(self):
+        self.check_only_stdio("sync")
+
+    def test_only_stdio_thread(self):
+        self.check_only_stdio("thread")
+
+    def test_only_stdio_fork(self):
+        self.check_only_stdio("fork")
+
+    def test_only_stdio_event(self):
+        self.check_only_stdio("event")
 
     def test_silent_program_is_ended_at_the_timeout(self):
         d = self.daemon(conf(model_conf(
@@ -202,3 +228,103 @@ class ExecTests(DaemonTestCase):
             self.assertEqual(r.returncode, 1, opts)
             self.assertRegex(r.stderr.decode(), r"%s:\d+: %s"
                              % (re.escape(d.conf_path), msg))
+
+
+# Runs argv[1:] with pidfd_open(2) failing with ENOSYS, as on kernels
+# before 5.3 or under a seccomp policy that predates it: a filter that
+# no_new_privs lets an unprivileged process install, kept across execve.
+NO_PIDFD = r"""
+import ctypes, os, struct, sys
+PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 38, 22, 2
+NR_PIDFD_OPEN, ENOSYS = 434, 38     # 434 on every architecture but alpha
+def insn(code, jt, jf, k):
+    return struct.pack("HBBI", code, jt, jf, k)
+prog = (insn(0x20, 0, 0, 0) +                       # ld [nr]
+        insn(0x15, 0, 1, NR_PIDFD_OPEN) +           # jeq pidfd_open
+        insn(0x06, 0, 0, 0x00050000 | ENOSYS) +     # ret ERRNO(ENOSYS)
+        insn(0x06, 0, 0, 0x7fff0000))               # ret ALLOW
+buf = ctypes.create_string_buffer(prog)
+fprog = struct.pack("HxxxxxxP", len(prog) // 8, ctypes.addressof(buf))
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 or \
+        libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER,
+                   ctypes.c_char_p(fprog), 0, 0) != 0:
+    sys.exit("seccomp: " + os.strerror(ctypes.get_errno()))
+os.execv(sys.argv[1], sys.argv[1:])
+"""
+
+
+class ExecWithoutPidfdTests(DaemonTestCase):
+    """Where pidfd_open is missing, programs still run to completion and
+    are reaped (waitpid polled), without blocking the event loop, with
+    the timeout as with a pidfd."""
+
+    def nopidfd_daemon(self, text, **kw):
+        d = self.daemon(text, start=False, **kw)
+        cmd = d.command
+        d.command = lambda: [sys.executable, "-I", "-S", "-c",
+                             NO_PIDFD] + cmd()
+        d.start()
+        return d
+
+    def no_zombies(self, d):
+        wait_for(lambda: not children_of(d.pid), 10,
+                 what="the daemon's children to be reaped")
+
+    def check_model(self, model):
+        d = self.nopidfd_daemon(conf(
+            model_conf("cat", model, handler="exec",
+                       extra='options = { program = "/bin/cat"; };'),
+            model_conf("sh", model, handler="exec",
+                       extra='options = { program = "/bin/sh"; args = '
+                             '[ "sh", "-c", "sleep 0.3; echo done; '
+                             'exit 3" ]; };'),
+            model_conf("e", "event")))
+        s = d.connect("cat")
+        send_all(s, b"meow\n" * 1000)
+        s.shutdown(socket.SHUT_WR)
+        self.assertEqual(recv_until_eof(s), b"meow\n" * 1000)
+        s.close()
+        d.wait_log(r"/bin/cat exited with status 0")
+        s = d.connect("sh")
+        # Served meanwhile: the wait for the program blocks nothing.
+        self.assertEqual(d.echo_once("e", b"here"), b"here")
+        self.assertEqual(recv_until_eof(s), b"done\n")
+        s.close()
+        d.wait_log(r"/bin/sh exited with status 3")
+        self.assertTrue(d.log_has(r"pidfd_open: Function not implemented"),
+                        "pidfd_open did not fail: the test tests nothing")
+        self.no_zombies(d)
+
+    def test_event(self):
+        self.check_model("event")
+
+    def test_thread(self):
+        self.check_model("thread")
+
+    def test_silent_program_is_ended_at_the_timeout(self):
+        d = self.nopidfd_daemon(conf(model_conf(
+            "slp", "event", handler="exec",
+            extra='timeout = 0.5; options = { program = "/bin/sleep"; '
+                  'args = [ "sleep", "30" ]; };')))
+        t = time.monotonic()
+        s = d.connect("slp")
+        self.assertEqual(recv_until_eof(s, timeout=10), b"")
+        self.assertLess(time.monotonic() - t, 5)
+        s.close()
+        d.wait_log(r"/bin/sleep killed by signal 15")
+        self.no_zombies(d)
+
+    def test_stop_ends_the_program(self):
+        d = self.nopidfd_daemon(conf(model_conf(
+            "slp", "thread", handler="exec",
+            extra='timeout = 0; options = { program = "/bin/sleep"; '
+                  'args = [ "sleep", "60" ]; };'),
+            globals_="shutdown_timeout = 0.3;"))
+        s = d.connect("slp")
+        wait_for(lambda: ExecTests.sleepers(self, d) > 0, 10,
+                 what="sleep to run")
+        self.assertEqual(d.stop(), 0)
+        s.close()
+        wait_for(lambda: ExecTests.sleepers(self, d) == 0, 10,
+                 what="the program to be gone after the stop")

@@ -7,11 +7,12 @@ import os
 import re
 import socket
 import threading
+import time
 import unittest
 
-from ssdtest import (DaemonTestCase, Deadline, conf, listener_conf,
-                     recv_exactly, recv_within, reset_close, send_all,
-                     wait_for)
+from ssdtest import (IO_TIMEOUT, DaemonTestCase, Deadline, conf,
+                     listener_conf, model_conf, recv_exactly, recv_within,
+                     reset_close, send_all, wait_for)
 
 
 class ResetTests(DaemonTestCase):
@@ -83,6 +84,47 @@ class ResetTests(DaemonTestCase):
             s.close()
         for name in ("e", "u"):
             self.assertEqual(d.echo_once(name, b"x"), b"x")
+
+
+class SlowReaderTests(DaemonTestCase):
+    """A client that reads a little now and then holds a request no longer
+    than its timeout: the timeout bounds a whole ssd_write, not each
+    partial send of it."""
+
+    def check_model(self, model):
+        d = self.daemon(conf(model_conf("cg", model, handler="chargen",
+                                        extra="timeout = 1;")))
+        ln = d.listener("cg")
+        s = socket.socket(ln.family, socket.SOCK_STREAM)
+        self.addCleanup(s.close)
+        # A tiny window and small segments: the daemon's send buffer
+        # drains a little at a time, and each 7 KB write of chargen,
+        # read at 3 KB/s, takes over 2 s in many partial sends.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 88)
+        s.settimeout(IO_TIMEOUT)
+        s.connect(ln.addr)
+        t = time.monotonic()
+        dl = Deadline(6)
+        timed_out = r"listener=cg peer=\S+: timed out after 1s"
+        while not dl.expired() and not d.log_has(timed_out):
+            try:
+                if not s.recv(300):
+                    break
+            except (ConnectionResetError, socket.timeout):
+                break
+            time.sleep(0.1)
+        d.wait_log(timed_out, timeout=0.5)
+        self.assertLess(time.monotonic() - t, 5)
+
+    def test_thread(self):
+        self.check_model("thread")
+
+    def test_fork(self):
+        self.check_model("fork")
+
+    def test_event(self):
+        self.check_model("event")
 
 
 class SigpipeTests(DaemonTestCase):

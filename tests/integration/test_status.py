@@ -9,8 +9,8 @@ import shutil
 import subprocess
 import unittest
 
-from ssdtest import (DaemonTestCase, closed_by_peer, conf, listener_conf,
-                     recv_until_eof, send_all, wait_for)
+from ssdtest import (DaemonTestCase, closed_by_peer, conf, fd_count,
+                     listener_conf, recv_until_eof, send_all, wait_for)
 
 METRIC = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)'
                     r'(\{([a-zA-Z_][a-zA-Z0-9_]*="[^"\\\n]*"'
@@ -149,6 +149,28 @@ class StatusTests(DaemonTestCase):
         self.assertEqual(value(after, "sockserverd_reloads_total"), 1)
         self.assertGreaterEqual(value(after, "sockserverd_requests_total",
                                       listener="e"), 1)
+
+
+class StatusForkTests(DaemonTestCase):
+    """Under fork the status handler runs in a child, which must report
+    the daemon's open descriptors, not its own four."""
+
+    def test_fork_reports_the_daemons_descriptors(self):
+        d = self.daemon(conf(
+            listener_conf("st", handler="status", concurrency="fork"),
+            *[listener_conf("e%d" % i) for i in range(8)]))
+        for query in (b"GET /metrics HTTP/1.0\r\n\r\n", b"\n"):
+            s = d.connect("st")
+            send_all(s, query)
+            text = recv_until_eof(s).decode()
+            s.close()
+            m = re.search(r"(?m)^sockserverd_open_fds (\d+)$", text) or \
+                re.search(r"(\d+) open descriptors", text)
+            self.assertIsNotNone(m, text)
+            # The parent may still hold the connection: one either way.
+            want = fd_count(d.pid)
+            self.assertGreater(want, 9)
+            self.assertLessEqual(abs(int(m.group(1)) - want), 1, text)
 
 
 if __name__ == "__main__":
