@@ -22,6 +22,28 @@ acl_mask(uint8_t *addr, int bits, int nbytes)
 	}
 }
 
+/*
+ * A v4-mapped block (::ffff:a.b.c.d/96 and longer) is the IPv4 block it
+ * maps: acl_match judges a v4-mapped peer as IPv4, and the log shows a v4
+ * client of a dual-stack listener as [::ffff:a.b.c.d], the form an
+ * operator will copy into a rule.
+ */
+static void
+acl_unmap(struct cidr *c)
+{
+	static const uint8_t mapped[12] = {
+		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff
+	};
+
+	if (c->c_family != AF_INET6 || c->c_bits < 96 ||
+	    memcmp(c->c_addr, mapped, sizeof(mapped)) != 0)
+		return;
+	memmove(c->c_addr, c->c_addr + 12, 4);
+	memset(c->c_addr + 4, 0, 12);
+	c->c_family = AF_INET;
+	c->c_bits -= 96;
+}
+
 int
 acl_parse(const char *s, struct cidr *c)
 {
@@ -46,6 +68,7 @@ acl_parse(const char *s, struct cidr *c)
 		return -1;
 	if (slash == NULL) {
 		c->c_bits = maxbits;
+		acl_unmap(c);
 		return 0;
 	}
 	if (*slash < '0' || *slash > '9')
@@ -56,6 +79,7 @@ acl_parse(const char *s, struct cidr *c)
 		return -1;
 	c->c_bits = (int)bits;
 	acl_mask(c->c_addr, c->c_bits, maxbits / 8);
+	acl_unmap(c);
 	return 0;
 }
 

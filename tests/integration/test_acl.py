@@ -7,8 +7,9 @@ import socket
 import unittest
 
 from ssdtest import (HAVE_127_0_0_2, QUIET, DaemonTestCase, closed_by_peer,
-                     conf, listener_conf, nothing_arrives, recv_until_eof,
-                     recv_within, run_binary, send_all, skip_unless_ipv6)
+                     conf, exchange, listener_conf, nothing_arrives,
+                     recv_until_eof, recv_within, run_binary, send_all,
+                     skip_unless_ipv6)
 
 skip_unless_127_0_0_2 = unittest.skipUnless(HAVE_127_0_0_2,
                                             "cannot bind 127.0.0.2")
@@ -93,6 +94,30 @@ class AclStreamTests(DaemonTestCase):
         s.close()
         d.wait_log(REFUSED % ("dual", r"\[::ffff:127\.0\.0\.1\]"))
         self.assertServed(d, "dual")    # over ::1: not in the rule
+
+    @skip_unless_ipv6
+    def test_v4_mapped_rule_holds_the_v4_client(self):
+        # The log names a v4 client of a dual-stack listener
+        # [::ffff:127.0.0.1]: a rule copied from it must hold that client.
+        d = self.daemon(conf(
+            '{ name = "dual"; family = "inet6"; address = "::"; port = 0; '
+            'v6only = false; handler = "echo"; '
+            'deny = [ "::ffff:127.0.0.1" ]; }',
+            '{ name = "only"; family = "inet6"; address = "::"; port = 0; '
+            'v6only = false; handler = "echo"; '
+            'allow = [ "::ffff:127.0.0.0/104" ]; }'))
+        s = socket.create_connection(("127.0.0.1", d.listener("dual").port),
+                                     timeout=5)
+        self.assertTrue(closed_by_peer(s), "a denied v4-mapped client got in")
+        s.close()
+        d.wait_log(REFUSED % ("dual", r"\[::ffff:127\.0\.0\.1\]"))
+        self.assertServed(d, "dual")    # over ::1: not in the rule
+        s = socket.create_connection(("127.0.0.1", d.listener("only").port),
+                                     timeout=5)
+        self.assertEqual(exchange(s, b"in"), b"in")
+        s.close()
+        self.assertRefused(d, "only")   # over ::1
+        d.wait_log(REFUSED % ("only", r"\[::1\]"))
 
     def test_refusals_do_not_block_the_listener(self):
         d = self.daemon(conf(listener_conf(

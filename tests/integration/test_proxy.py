@@ -6,6 +6,7 @@ HAProxy (Debian package haproxy, started by the test on loopback) in
 front of sockserverd with send-proxy and send-proxy-v2."""
 
 import os
+import select
 import shutil
 import signal
 import socket
@@ -107,6 +108,39 @@ class ProxyHeaderTests(DaemonTestCase):
         self.assertTrue(closed_by_peer(s, timeout=5))
         s.close()
         self.assertTrue(d.running())
+
+    def test_header_must_be_complete_within_the_timeout(self):
+        # A byte every 0.3 s keeps each wait shorter than timeout = 1,
+        # but the header as a whole must arrive within it: the connection
+        # is closed after about 1 s, not after a timeout per byte.
+        hdr = b"PROXY TCP4 192.0.2.7 10.0.0.1 5555 80\r\n"
+        for model in ("event", "thread", "fork"):
+            with self.subTest(model=model):
+                d = self.daemon(conf(model_conf(
+                    "p", model, extra="proxy_protocol = true; timeout = 1;")))
+                s = d.connect("p")
+                start = time.monotonic()
+                closed = False
+                for i in range(len(hdr)):
+                    if time.monotonic() - start > 4:
+                        break
+                    try:
+                        s.send(hdr[i:i + 1])
+                    except OSError:
+                        closed = True
+                        break
+                    if select.select([s], [], [], 0.3)[0]:
+                        self.assertTrue(closed_by_peer(s, 1),
+                                        "served a trickled header")
+                        closed = True
+                        break
+                took = time.monotonic() - start
+                s.close()
+                self.assertTrue(closed, "still open after %.1fs" % took)
+                self.assertLess(took, 2.5)
+                d.wait_log(r"listener=p peer=\S+: incomplete PROXY "
+                           r"header: timed out")
+                d.stop()
 
     def test_acl_and_per_source_use_the_named_client(self):
         d = self.daemon(conf(greet_conf(

@@ -157,6 +157,45 @@ START_TEST(acl_v6_mapped_matches_v4_rule)
 }
 END_TEST
 
+START_TEST(acl_v4_mapped_rule_is_the_v4_rule)
+{
+	struct cidr	c;
+	const uint8_t	lo[4] = { 127, 0, 0, 1 };
+	const uint8_t	ten[4] = { 10, 0, 0, 0 };
+
+	/* The form the log prints for a v4 client of a dual-stack
+	 * listener: it must hold that client, mapped or not. */
+	ck_assert_int_eq(acl_parse("::ffff:127.0.0.1", &c), 0);
+	ck_assert_int_eq(c.c_family, AF_INET);
+	ck_assert_int_eq(c.c_bits, 32);
+	ck_assert_mem_eq(c.c_addr, lo, 4);
+	ck_assert(acl_one("::ffff:127.0.0.1", "::ffff:127.0.0.1"));
+	ck_assert(acl_one("::ffff:127.0.0.1", "127.0.0.1"));
+	ck_assert(!acl_one("::ffff:127.0.0.1", "127.0.0.2"));
+	ck_assert(!acl_one("::ffff:127.0.0.1", "::1"));
+	ck_assert_int_eq(acl_parse("::ffff:10.1.2.3/104", &c), 0);
+	ck_assert_int_eq(c.c_family, AF_INET);
+	ck_assert_int_eq(c.c_bits, 8);
+	ck_assert_mem_eq(c.c_addr, ten, 4);
+	ck_assert(acl_one("::ffff:10.1.2.3/104", "::ffff:10.200.0.1"));
+	ck_assert(acl_one("::FFFF:a01:203/104", "10.9.9.9"));
+	/* /96: every IPv4 client. */
+	ck_assert_int_eq(acl_parse("::ffff:0.0.0.0/96", &c), 0);
+	ck_assert_int_eq(c.c_family, AF_INET);
+	ck_assert_int_eq(c.c_bits, 0);
+	ck_assert(acl_one("::ffff:0:0/96", "192.0.2.1"));
+	/* Shorter prefixes reach beyond the mapped range: IPv6 rules. */
+	ck_assert_int_eq(acl_parse("::ffff:10.1.2.3/95", &c), 0);
+	ck_assert_int_eq(c.c_family, AF_INET6);
+	ck_assert(!acl_one("::ffff:10.1.2.3/95", "10.1.2.3"));
+	/* Neither mapped nor the IPv4-compatible form. */
+	ck_assert_int_eq(acl_parse("::10.1.2.3", &c), 0);
+	ck_assert_int_eq(c.c_family, AF_INET6);
+	ck_assert_int_eq(acl_parse("::fffe:10.1.2.3", &c), 0);
+	ck_assert_int_eq(c.c_family, AF_INET6);
+}
+END_TEST
+
 START_TEST(acl_v6_rule_does_not_match_mapped_peer)
 {
 	/* A mapped peer is an IPv4 client: only IPv4 rules apply. */
@@ -212,6 +251,7 @@ acl_suite(void)
 	tcase_add_test(tc, acl_full_prefix_matches_one_address);
 	tcase_add_test(tc, acl_prefix_off_byte_boundary);
 	tcase_add_test(tc, acl_v6_mapped_matches_v4_rule);
+	tcase_add_test(tc, acl_v4_mapped_rule_is_the_v4_rule);
 	tcase_add_test(tc, acl_v6_rule_does_not_match_mapped_peer);
 	tcase_add_test(tc, acl_match_scans_the_whole_list);
 	tcase_add_test(tc, acl_unix_peer_matches_nothing);

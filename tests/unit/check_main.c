@@ -18,6 +18,7 @@ static Suite *(*const check_suites[])(void) = {
 	request_suite,
 	handlers_suite,
 	coro_suite,
+	proxy_suite,
 };
 
 int

@@ -15,5 +15,6 @@ Suite	*config_suite(void);
 Suite	*request_suite(void);
 Suite	*handlers_suite(void);
 Suite	*coro_suite(void);
+Suite	*proxy_suite(void);
 
 #endif /* SUITES_H */
