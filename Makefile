@@ -24,10 +24,12 @@ WARN	= -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes \
 	  -Wmissing-declarations -Wshadow -Wpointer-arith -Wcast-qual \
 	  -Wformat=2 -Werror=format-security -Wno-missing-field-initializers
 OPT	= -O2 -g
-HARDEN	= -D_FORTIFY_SOURCE=2 -fstack-protector-strong
+# Stack-clash probing touches every page a large frame spans, so an
+# overflow always meets a coroutine's guard (daemon/coro.h CORO_GUARD).
+HARDEN	= -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fstack-clash-protection
 ifeq ($(DEBUG),1)
 OPT	= -O0 -g3
-HARDEN	= -fstack-protector-strong
+HARDEN	= -fstack-protector-strong -fstack-clash-protection
 endif
 ifeq ($(WERROR),1)
 WARN	+= -Werror
