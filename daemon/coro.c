@@ -37,6 +37,9 @@
 #endif
 #ifdef CORO_TSAN
 #include <sanitizer/tsan_interface.h>
+
+#include <pthread.h>
+#include <signal.h>
 #endif
 
 /* Client requests are a few no-op instructions outside valgrind; without
@@ -181,15 +184,31 @@ coro_asan_finish(struct coro *self, struct coro *from)
  * a macro, not a function: returning from a function after it would pop
  * the new fiber's shadow stack.  Nothing instrumented may run from there
  * to the switch itself.
+ *
+ * TSan defers an asynchronous signal to the next interceptor of the fiber
+ * that was current when it arrived: one that came just before a switch
+ * would wait for that coroutine to run again, or be lost with its fiber
+ * (a SIGHUP never acted on).  So signals are blocked across the switch
+ * (pthread_sigmask flushes the current fiber's pending ones on its way
+ * out) and unblocked on the other side, where they go to the new fiber.
  */
 #ifdef CORO_TSAN
+static __thread sigset_t coro_tsan_mask;
+
 #define CORO_TSAN_SWITCH(from, to) do {					\
+	sigset_t all;							\
+									\
+	sigfillset(&all);						\
+	pthread_sigmask(SIG_BLOCK, &all, &coro_tsan_mask);		\
 	if ((from)->c_map == NULL)					\
 		(from)->c_tsan_fiber = __tsan_get_current_fiber();	\
 	__tsan_switch_to_fiber((to)->c_tsan_fiber, 0);			\
 } while (0)
+#define CORO_TSAN_SWITCHED() \
+	pthread_sigmask(SIG_SETMASK, &coro_tsan_mask, NULL)
 #else
 #define CORO_TSAN_SWITCH(from, to) do { } while (0)
+#define CORO_TSAN_SWITCHED() do { } while (0)
 #endif
 
 static void
@@ -209,6 +228,7 @@ coro_entry(void)
 {
 	struct coro *co = coro_starting, *from = coro_starting_from;
 
+	CORO_TSAN_SWITCHED();
 	coro_asan_finish(co, from);
 	co->c_fn(co->c_arg);
 	log_errorx("coroutine function returned");
@@ -344,11 +364,13 @@ coro_do_switch(struct coro *from, struct coro *to)
 #ifdef CORO_ASM
 	CORO_TSAN_SWITCH(from, to);
 	coro_transfer(&from->c_sp, to->c_sp);
+	CORO_TSAN_SWITCHED();
 #else
 	if (from->c_sp == NULL)
 		from->c_sp = calloc(1, sizeof(ucontext_t));
 	CORO_TSAN_SWITCH(from, to);
 	swapcontext(from->c_sp, to->c_sp);
+	CORO_TSAN_SWITCHED();
 #endif
 }
 
