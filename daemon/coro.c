@@ -4,7 +4,9 @@
  * AArch64 it is a few instructions that save the callee-saved registers
  * and swap stack pointers (no system call, unlike swapcontext(3), which
  * saves the signal mask each time); elsewhere it falls back to ucontext.
- * ASan is told about every stack switch so it keeps working.
+ * ASan and TSan are told about every stack switch, and valgrind about
+ * every stack, so that they keep working; none of it costs anything in a
+ * plain build outside valgrind.
  */
 #include <sys/mman.h>
 
@@ -18,9 +20,35 @@
 #include "log.h"
 
 #if defined(__SANITIZE_ADDRESS__)
+#define CORO_ASAN 1
+#elif defined(__SANITIZE_THREAD__)
+#define CORO_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CORO_ASAN 1
+#elif __has_feature(thread_sanitizer)
+#define CORO_TSAN 1
+#endif
+#endif
+
+#ifdef CORO_ASAN
 #include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
-#define CORO_ASAN 1
+#endif
+#ifdef CORO_TSAN
+#include <sanitizer/tsan_interface.h>
+
+#include <pthread.h>
+#include <signal.h>
+#endif
+
+/* Client requests are a few no-op instructions outside valgrind; without
+ * the header (the valgrind package) the build simply goes without. */
+#if defined(__has_include) && !defined(SSD_NO_VALGRIND)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define CORO_VALGRIND 1
+#endif
 #endif
 
 #if defined(__x86_64__) || defined(__aarch64__)
@@ -119,7 +147,7 @@ coro_asan_start(struct coro *from, const struct coro *to, bool exiting)
 {
 #ifdef CORO_ASAN
 	__sanitizer_start_switch_fiber(exiting ? NULL : &from->c_asan_fake,
-	    to->c_asan_bottom, to->c_asan_size);
+	    to->c_stack, to->c_stacksize);
 #else
 	(void)from;
 	(void)to;
@@ -137,12 +165,61 @@ coro_asan_finish(struct coro *self, struct coro *from)
 	__sanitizer_finish_switch_fiber(self->c_asan_fake, &bottom, &size);
 	/* Learn the stack we came from (the loop's, the first time). */
 	if (from != NULL && from->c_map == NULL) {
-		from->c_asan_bottom = bottom;
-		from->c_asan_size = size;
+		from->c_stack = bottom;
+		from->c_stacksize = size;
 	}
 #else
 	(void)self;
 	(void)from;
+#endif
+}
+
+/*
+ * TSan keeps a shadow call stack and a clock per fiber.  A coroutine gets
+ * a fresh fiber at each start (its previous run ended in coro_exit, whose
+ * frames never returned); a thread's own context is whatever fiber runs
+ * there when it first switches away (coro_init_self may run on another
+ * thread than the loop).  Switches synchronise: the coroutines of a
+ * thread run one after another, never at the same time.  The switch is
+ * a macro, not a function: returning from a function after it would pop
+ * the new fiber's shadow stack.  Nothing instrumented may run from there
+ * to the switch itself.
+ *
+ * TSan defers an asynchronous signal to the next interceptor of the fiber
+ * that was current when it arrived: one that came just before a switch
+ * would wait for that coroutine to run again, or be lost with its fiber
+ * (a SIGHUP never acted on).  So signals are blocked across the switch
+ * (pthread_sigmask flushes the current fiber's pending ones on its way
+ * out) and unblocked on the other side, where they go to the new fiber.
+ */
+#ifdef CORO_TSAN
+static __thread sigset_t coro_tsan_mask;
+
+#define CORO_TSAN_SWITCH(from, to) do {					\
+	sigset_t all;							\
+									\
+	sigfillset(&all);						\
+	pthread_sigmask(SIG_BLOCK, &all, &coro_tsan_mask);		\
+	if ((from)->c_map == NULL)					\
+		(from)->c_tsan_fiber = __tsan_get_current_fiber();	\
+	__tsan_switch_to_fiber((to)->c_tsan_fiber, 0);			\
+} while (0)
+#define CORO_TSAN_SWITCHED() \
+	pthread_sigmask(SIG_SETMASK, &coro_tsan_mask, NULL)
+#else
+#define CORO_TSAN_SWITCH(from, to) do { } while (0)
+#define CORO_TSAN_SWITCHED() do { } while (0)
+#endif
+
+static void
+coro_tsan_renew(struct coro *co)
+{
+#ifdef CORO_TSAN
+	if (co->c_tsan_fiber != NULL)
+		__tsan_destroy_fiber(co->c_tsan_fiber);
+	co->c_tsan_fiber = __tsan_create_fiber(0);
+#else
+	(void)co;
 #endif
 }
 
@@ -151,6 +228,7 @@ coro_entry(void)
 {
 	struct coro *co = coro_starting, *from = coro_starting_from;
 
+	CORO_TSAN_SWITCHED();
 	coro_asan_finish(co, from);
 	co->c_fn(co->c_arg);
 	log_errorx("coroutine function returned");
@@ -170,26 +248,32 @@ coro_create(struct coro *co, size_t stack_size)
 {
 	size_t		 ps = coro_pagesize();
 	size_t		 size = (stack_size + ps - 1) / ps * ps;
+	size_t		 guard = (CORO_GUARD + ps - 1) / ps * ps;
 	char		*map;
 
 	memset(co, 0, sizeof(*co));
-	/* MAP_NORESERVE: only the pages a request touches cost memory. */
-	map = mmap(NULL, size + ps, PROT_READ | PROT_WRITE,
+	/* MAP_NORESERVE: only the pages a request touches cost memory; the
+	 * guard, never touched, costs none. */
+	map = mmap(NULL, guard + size, PROT_READ | PROT_WRITE,
 	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
 	if (map == MAP_FAILED)
 		return -1;
-	/* The guard page: an overflow faults instead of corrupting. */
-	if (mprotect(map, ps, PROT_NONE) == -1) {
+	/* The guard: an overflow faults instead of corrupting what lies
+	 * below, even from a frame larger than a page. */
+	if (mprotect(map, guard, PROT_NONE) == -1) {
 		int saved = errno;
 
-		munmap(map, size + ps);
+		munmap(map, guard + size);
 		errno = saved;
 		return -1;
 	}
 	co->c_map = map;
-	co->c_mapsize = size + ps;
-	co->c_asan_bottom = map + ps;
-	co->c_asan_size = size;
+	co->c_mapsize = guard + size;
+	co->c_stack = map + guard;
+	co->c_stacksize = size;
+#ifdef CORO_VALGRIND
+	co->c_vg_id = VALGRIND_STACK_REGISTER(map + guard, map + guard + size);
+#endif
 	return 0;
 }
 
@@ -197,25 +281,26 @@ void *
 coro_reserve_top(struct coro *co, size_t size)
 {
 	size = (size + 63) & ~(size_t)63;
-	co->c_asan_size -= size;
+	co->c_stacksize -= size;
 	return (char *)co->c_map + (co->c_mapsize - size);
 }
 
 int
 coro_start(struct coro *co, void (*fn)(void *), void *arg)
 {
-	char *bottom = (char *)(uintptr_t)co->c_asan_bottom;
+	char *bottom = (char *)(uintptr_t)co->c_stack;
 
 	co->c_fn = fn;
 	co->c_arg = arg;
 	co->c_asan_fake = NULL;
 #ifdef CORO_ASAN
 	/* Frames of the previous run never returned: clear their poison. */
-	__asan_unpoison_memory_region(bottom, co->c_asan_size);
+	__asan_unpoison_memory_region(bottom, co->c_stacksize);
 #endif
+	coro_tsan_renew(co);
 #ifdef CORO_ASM
 	{
-		uintptr_t	 top = ((uintptr_t)(bottom + co->c_asan_size)) &
+		uintptr_t	 top = ((uintptr_t)(bottom + co->c_stacksize)) &
 		    ~(uintptr_t)15;
 		void		**sp = (void **)top;
 
@@ -241,7 +326,7 @@ coro_start(struct coro *co, void (*fn)(void *), void *arg)
 		if (getcontext(uc) == -1)
 			return -1;
 		uc->uc_stack.ss_sp = bottom;
-		uc->uc_stack.ss_size = co->c_asan_size;
+		uc->uc_stack.ss_size = co->c_stacksize;
 		uc->uc_link = NULL;
 		makecontext(uc, coro_entry_uc, 0);
 		co->c_sp = uc;
@@ -256,8 +341,17 @@ coro_destroy(struct coro *co)
 #ifndef CORO_ASM
 	free(co->c_sp);
 #endif
-	if (co->c_map != NULL)
+#ifdef CORO_TSAN
+	if (co->c_map != NULL && co->c_tsan_fiber != NULL)
+		__tsan_destroy_fiber(co->c_tsan_fiber);
+	co->c_tsan_fiber = NULL;
+#endif
+	if (co->c_map != NULL) {
+#ifdef CORO_VALGRIND
+		VALGRIND_STACK_DEREGISTER(co->c_vg_id);
+#endif
 		munmap(co->c_map, co->c_mapsize);
+	}
 	co->c_map = NULL;
 	co->c_sp = NULL;
 }
@@ -268,11 +362,15 @@ coro_do_switch(struct coro *from, struct coro *to)
 	coro_starting = to;
 	coro_starting_from = from;
 #ifdef CORO_ASM
+	CORO_TSAN_SWITCH(from, to);
 	coro_transfer(&from->c_sp, to->c_sp);
+	CORO_TSAN_SWITCHED();
 #else
 	if (from->c_sp == NULL)
 		from->c_sp = calloc(1, sizeof(ucontext_t));
+	CORO_TSAN_SWITCH(from, to);
 	swapcontext(from->c_sp, to->c_sp);
+	CORO_TSAN_SWITCHED();
 #endif
 }
 

@@ -12,11 +12,14 @@ if any test failed or errored, else 0.
 
 Environment: SSD_BIN the binary (default ./sockserverd of the tree);
 SSD_KEEP=1 keeps each test's temporary directory; SSD_TEST_TIMEOUT bounds
-one test (seconds, default 120; past it, daemons are killed and the run
-stops); SSD_TEST_PLUGINS the fixture plugins (crash.so; tests needing them
-are skipped without it); SSD_PLUGIN_DIR the example plugins (lower.so;
-default: $SSD_TEST_PLUGINS/../../plugins, else plugins/ beside the binary,
-else build/plugins).
+one test (seconds, default 120 times SSD_TIME_SCALE; past it, daemons are
+killed and the run stops); SSD_VALGRIND=1 runs the daemon under valgrind's
+memcheck (a test fails on any error or definite leak) and multiplies every
+wait by SSD_TIME_SCALE (default 10 then, else 1); SSD_TEST_PLUGINS the
+fixture plugins (crash.so; tests needing them are skipped without it);
+SSD_PLUGIN_DIR the example plugins (lower.so; default:
+$SSD_TEST_PLUGINS/../../plugins, else plugins/ beside the binary, else
+build/plugins).
 """
 
 import fnmatch
@@ -250,8 +253,9 @@ def main(argv):
     if filters:
         suite = filtered(suite, filters)
     ntests = suite.countTestCases()
-    print("sockserverd integration tests: %d tests, binary %s"
-          % (ntests, os.environ["SSD_BIN"]), flush=True)
+    print("sockserverd integration tests: %d tests, binary %s%s"
+          % (ntests, os.environ["SSD_BIN"],
+             " under valgrind" if ssdtest.VALGRIND else ""), flush=True)
 
     if ntests == 0 and filters:
         sys.stderr.write("run.py: no test matches %s\n" % " ".join(filters))
@@ -259,7 +263,8 @@ def main(argv):
         return 2
     result = Result()
     result.failfast = failfast
-    limit = float(os.environ.get("SSD_TEST_TIMEOUT", "120"))
+    limit = float(os.environ.get("SSD_TEST_TIMEOUT") or
+                  120 * ssdtest.TIME_SCALE)
     wd = Watchdog(result, limit)
     wd.thread.start()
     t0 = time.monotonic()

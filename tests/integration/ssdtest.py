@@ -35,10 +35,18 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
-READY_TIMEOUT = 15.0    # sanitizer builds start slowly
-STOP_TIMEOUT = 15.0
-CLEANUP_STOP_TIMEOUT = 5.0
-IO_TIMEOUT = 5.0        # default for one client operation
+# SSD_VALGRIND=1 (make check-valgrind) runs every Daemon and run_binary()
+# under valgrind's memcheck, some 20 to 50 times slower: the waits below
+# are multiplied by TIME_SCALE ($SSD_TIME_SCALE; 10 under valgrind, else 1).
+VALGRIND = bool(os.environ.get("SSD_VALGRIND"))
+TIME_SCALE = float(os.environ.get("SSD_TIME_SCALE") or
+                   (10 if VALGRIND else 1))
+VALGRIND_STATUS = 99    # what the daemon exits with after a memcheck error
+
+READY_TIMEOUT = 15.0 * TIME_SCALE   # sanitizer builds start slowly
+STOP_TIMEOUT = 15.0 * TIME_SCALE
+CLEANUP_STOP_TIMEOUT = 5.0 * TIME_SCALE
+IO_TIMEOUT = 5.0 * TIME_SCALE       # default for one client operation
 QUIET = 0.3             # how long a negative check ("no reply") waits
 MAX_ITER = 1000000      # upper bound on the iterations of any loop
 
@@ -80,6 +88,50 @@ HAVE_IPV6 = socket.has_ipv6 and _can_bind(socket.AF_INET6, ("::1", 0))
 HAVE_127_0_0_2 = _can_bind(socket.AF_INET, ("127.0.0.2", 0))
 
 skip_unless_ipv6 = unittest.skipUnless(HAVE_IPV6, "cannot bind ::1")
+
+
+def skip_under_valgrind(reason):
+    """A test that cannot work under valgrind (it measures CPU time, or
+    depends on the daemon's speed): skipped there, with the reason."""
+    return unittest.skipIf(VALGRIND, "under valgrind: " + reason)
+
+
+# ---------------------------------------------------------------------------
+# valgrind
+
+
+def valgrind_command(cmd, log_dir):
+    """cmd under memcheck when SSD_VALGRIND is set (else cmd itself): the
+    process exits VALGRIND_STATUS after an error or a definite leak, and
+    each process (the daemon, and each child it forks until that one
+    execs) writes what memcheck found to log_dir/valgrind-PID.log, empty
+    when there was nothing to say."""
+    if not VALGRIND:
+        return list(cmd)
+    return [shutil.which("valgrind") or "valgrind", "--error-exitcode=%d" % VALGRIND_STATUS,
+            "--leak-check=full", "--errors-for-leak-kinds=definite",
+            "--show-leak-kinds=definite", "--track-fds=no", "-q",
+            "--log-file=%s" % os.path.join(log_dir, "valgrind-%p.log")
+            ] + list(cmd)
+
+
+def valgrind_reports(log_dir):
+    """The text of every non-empty valgrind log in log_dir ("" if none)."""
+    out = []
+    try:
+        names = sorted(n for n in os.listdir(log_dir)
+                       if n.startswith("valgrind-") and n.endswith(".log"))
+    except OSError:
+        return ""
+    for n in names:
+        try:
+            with open(os.path.join(log_dir, n), "rb") as f:
+                text = f.read().decode("utf-8", "replace")
+        except OSError:
+            continue
+        if text.strip():
+            out.append("--- %s\n%s" % (n, text.rstrip()))
+    return "\n".join(out)
 
 
 class Deadline:
@@ -513,7 +565,7 @@ class Daemon:
         cmd = [binary(), "-c", self.conf_path]
         if self.log_level is not None:
             cmd += ["-l", self.log_level]
-        return cmd + self.args
+        return valgrind_command(cmd + self.args, self.dir)
 
     def start(self, ready=None):
         """Starts the process; waits for READY=1 unless ready is false
@@ -707,6 +759,15 @@ class Daemon:
             text = self.log()
             self.final_log = text
             report = sanitizer_report(text)
+            if VALGRIND and report is None:
+                vg = valgrind_reports(self.dir)
+                if not vg and self.proc is not None and \
+                        self.proc.returncode == VALGRIND_STATUS:
+                    vg = "exit status %d, and no valgrind log" \
+                        % VALGRIND_STATUS
+                if vg:
+                    report = "valgrind"
+                    text = text + "\n" + vg
         finally:
             if os.environ.get("SSD_KEEP"):
                 print("ssdtest: kept %s" % self.dir)
@@ -833,11 +894,22 @@ def run_binary(args, timeout=READY_TIMEOUT, env=None, cwd=None):
     for k in SD_VARS:
         e.pop(k, None)
     e.update(env or {})
-    r = subprocess.run([binary()] + list(args), stdin=subprocess.DEVNULL,
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       timeout=timeout, env=e, cwd=cwd or ROOT)
+    vg_dir = tempfile.mkdtemp(prefix="ssd-vg-") if VALGRIND else None
+    try:
+        r = subprocess.run(valgrind_command([binary()] + list(args), vg_dir),
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=timeout, env=e,
+                           cwd=cwd or ROOT)
+        vg = valgrind_reports(vg_dir) if VALGRIND else ""
+    finally:
+        if vg_dir is not None:
+            shutil.rmtree(vg_dir, ignore_errors=True)
     err = r.stderr.decode("utf-8", "replace")
     report = sanitizer_report(err)
+    if report is None and (vg or (VALGRIND and
+                                  r.returncode == VALGRIND_STATUS)):
+        report, err = "valgrind", err + "\n" + (vg or "exit status %d"
+                                                 % VALGRIND_STATUS)
     if report is not None:
         raise AssertionError("sanitizer report (%s) from sockserverd %s:\n%s"
                              % (report, " ".join(args), log_tail(err, 200)))
