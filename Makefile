@@ -166,6 +166,7 @@ $(B)/tests/unit/%.o: tests/unit/%.c $(B)/.paths | $(CHECK_DEPS_OK)
 	    -Itests/unit/fakes -c -o $@ $<
 
 check: $(CHECK_DEPS_OK) all unit integration
+	@$(MAKE) --no-print-directory fuzz-smoke
 
 unit: $(B)/tests/unit/check_sockserverd
 	$(B)/tests/unit/check_sockserverd
@@ -215,6 +216,75 @@ $(B)/bench/%: tests/bench/%.c | $(DEPS_OK)
 	$(CC) $(STD) $(WARN) -O2 $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $<
 bench: $(SSD) $(BENCH_TOOLS)
 	SSD_BIN=./$(SSD) BENCH_BIN=$(B)/bench tests/bench/run-bench.sh
+
+# Fuzzing (STYLE R14): a libFuzzer harness per parser of outside bytes,
+# tests/fuzz/fuzz_NAME.c, linked with the daemon's own objects built by
+# clang with ASan and UBSan in build/fuzz/obj.  `make fuzz` runs each for
+# FUZZ_SECONDS on a scratch copy of tests/fuzz/corpus/NAME (new inputs
+# stay out of the tree; crashes go to build/fuzz/artifacts); `make check`
+# runs a FUZZ_SMOKE_SECONDS smoke of each when clang has libFuzzer.
+FUZZ_CC		?= clang
+FUZZ_SECONDS	?= 60
+FUZZ_SMOKE_SECONDS ?= 10
+FUZZ_FLAGS	?=
+FB		= build/fuzz
+FUZZ_SAN	= -fsanitize=address,undefined -fno-sanitize-recover=all \
+		  -fno-omit-frame-pointer
+FUZZ_CFLAGS	= $(STD) $(WARN) -O2 -g $(FUZZ_SAN) -MMD -MP -Iinclude \
+		  $(CONFIG_CFLAGS) $(EV_CFLAGS) $(CPPFLAGS) $(CFLAGS)
+FUZZ_NAMES	= $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS	= $(FUZZ_NAMES:%=$(FB)/fuzz_%)
+FUZZ_OBJS	= $(CORE_SRCS:%.c=$(FB)/obj/%.o) $(HANDLER_SRCS:%.c=$(FB)/obj/%.o)
+
+$(FB)/obj/daemon/%.o: daemon/%.c $(B)/.paths | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(PATHS) -c -o $@ $<
+$(FB)/obj/handlers/%.o: handlers/%.c | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -DSSD_BUILTIN \
+	    -c -o $@ $<
+$(FB)/libcore.a: $(FUZZ_OBJS)
+	rm -f $@
+	ar rcs $@ $^
+$(FB)/fuzz_%: tests/fuzz/fuzz_%.c $(FB)/libcore.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(PATHS) -Idaemon -o $@ \
+	    $< $(FB)/libcore.a $(LIBS)
+fuzz-build: $(FUZZ_BINS)
+
+# Each harness on a scratch copy of its corpus; its libFuzzer output in
+# build/fuzz/NAME.log, the last lines shown.  Stops at the first finding.
+fuzz: $(FUZZ_BINS)
+	@mkdir -p $(FB)/artifacts
+	@for h in $(FUZZ_NAMES); do \
+	    rm -rf $(FB)/run/$$h && mkdir -p $(FB)/run/$$h && \
+	    cp tests/fuzz/corpus/$$h/* $(FB)/run/$$h/ && \
+	    echo "fuzz $$h: $(FUZZ_SECONDS)s (log: $(FB)/$$h.log)" && \
+	    if ! LSAN_OPTIONS=suppressions=$(CURDIR)/tests/fuzz/lsan.supp \
+	        $(FB)/fuzz_$$h -max_total_time=$(FUZZ_SECONDS) \
+	        -print_final_stats=1 -artifact_prefix=$(FB)/artifacts/$$h- \
+	        $(FUZZ_FLAGS) $(FB)/run/$$h > $(FB)/$$h.log 2>&1 \
+	        < /dev/null; then \
+	        tail -n 40 $(FB)/$$h.log; echo "fuzz $$h: FAILED"; exit 1; \
+	    fi; \
+	    grep -E '^#[0-9]+.*DONE|stat::number_of_executed_units' \
+	        $(FB)/$$h.log | sed 's/^/    /'; \
+	done
+
+# The smoke that `make check` runs: skipped, saying why, without a clang
+# that can build a libFuzzer program.
+fuzz-smoke:
+	@if printf 'int LLVMFuzzerTestOneInput(const char *d, long n)\n{ (void)d; (void)n; return 0; }\n' | \
+	    $(FUZZ_CC) -fsanitize=fuzzer -x c -o /dev/null - >/dev/null 2>&1; \
+	then $(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS); \
+	else echo "fuzz-smoke: SKIPPED: $(FUZZ_CC) with libFuzzer" \
+	    "(-fsanitize=fuzzer) not found; install clang to run it"; fi
+
+fuzz-clean:
+	rm -rf $(FB)
+clean: fuzz-clean
+.PHONY: fuzz fuzz-build fuzz-smoke fuzz-clean
+
+-include $(shell find $(FB) -name '*.d' 2>/dev/null)
 
 run: all
 	./$(SSD) -c conf/demo.conf

@@ -38,6 +38,9 @@ diag_source_path(const struct diag *d, const char *file)
 	return xasprintf("%s/%s", d->d_incdir, file);
 }
 
+static void diag_vadd(struct diag *, const char *, int, const char *,
+	    va_list) __attribute__((format(printf, 4, 0)));
+
 static void
 diag_vadd(struct diag *d, const char *file, int line, const char *fmt,
     va_list ap)
