@@ -126,14 +126,12 @@ __asm__(
 static __thread struct coro *coro_starting;
 static __thread struct coro *coro_starting_from;
 
+/* No cache: loops on several threads create coroutines, and glibc
+ * answers from memory anyway. */
 static size_t
 coro_pagesize(void)
 {
-	static size_t ps;
-
-	if (ps == 0)
-		ps = (size_t)sysconf(_SC_PAGESIZE);
-	return ps;
+	return (size_t)sysconf(_SC_PAGESIZE);
 }
 
 void

@@ -111,12 +111,16 @@ def valgrind_command(cmd, log_dir):
     return [shutil.which("valgrind") or "valgrind", "--error-exitcode=%d" % VALGRIND_STATUS,
             "--leak-check=full", "--errors-for-leak-kinds=definite",
             "--show-leak-kinds=definite", "--track-fds=no", "-q",
+            "--vgdb=no",    # no FIFOs in $TMPDIR, which tests check
             "--log-file=%s" % os.path.join(log_dir, "valgrind-%p.log")
             ] + list(cmd)
 
 
 def valgrind_reports(log_dir):
-    """The text of every non-empty valgrind log in log_dir ("" if none)."""
+    """What memcheck reported in the logs of log_dir ("" if nothing): the
+    logs holding an error or a definite leak, whole; each comes with a
+    stack ("==PID==    at 0x...").  Valgrind's own remarks (an unhandled
+    system call, no writable $TMPDIR for its files) fail no test."""
     out = []
     try:
         names = sorted(n for n in os.listdir(log_dir)
@@ -129,7 +133,7 @@ def valgrind_reports(log_dir):
                 text = f.read().decode("utf-8", "replace")
         except OSError:
             continue
-        if text.strip():
+        if re.search(r"^==\d+==\s+(at|by) 0x", text, re.M):
             out.append("--- %s\n%s" % (n, text.rstrip()))
     return "\n".join(out)
 
@@ -509,6 +513,9 @@ class Daemon:
         self.log_path = os.path.join(self.dir, "stderr.log")
         self.out_path = os.path.join(self.dir, "stdout.log")
         self.notify_path = os.path.join(self.dir, "notify")
+        # memcheck's logs; writable by a daemon (or child) that dropped
+        # its privileges.
+        self.vg_dir = os.path.join(self.dir, "valgrind")
         self.args = list(args)
         self.extra_env = dict(env or {})
         self.journal = journal
@@ -565,7 +572,10 @@ class Daemon:
         cmd = [binary(), "-c", self.conf_path]
         if self.log_level is not None:
             cmd += ["-l", self.log_level]
-        return valgrind_command(cmd + self.args, self.dir)
+        if VALGRIND and not os.path.isdir(self.vg_dir):
+            os.mkdir(self.vg_dir)
+            os.chmod(self.vg_dir, 0o1777)
+        return valgrind_command(cmd + self.args, self.vg_dir)
 
     def start(self, ready=None):
         """Starts the process; waits for READY=1 unless ready is false
@@ -760,7 +770,7 @@ class Daemon:
             self.final_log = text
             report = sanitizer_report(text)
             if VALGRIND and report is None:
-                vg = valgrind_reports(self.dir)
+                vg = valgrind_reports(self.vg_dir)
                 if not vg and self.proc is not None and \
                         self.proc.returncode == VALGRIND_STATUS:
                     vg = "exit status %d, and no valgrind log" \

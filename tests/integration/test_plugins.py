@@ -47,7 +47,8 @@ from ssdtest import (IO_TIMEOUT, MAX_ITER, READY_TIMEOUT, ROOT, SD_VARS,
                      DaemonTestCase, Deadline, binary,
                      closed_by_peer, conf, fixture_plugin, log_tail,
                      model_conf, plugin_dir, recv_until_eof,
-                     recv_within, sanitizer_report, send_all, wait_for)
+                     recv_within, sanitizer_report, send_all,
+                     skip_under_valgrind, wait_for)
 
 CONF = "sockserverd.conf"       # -t runs name their file like this
 NO_CORE = {resource.RLIMIT_CORE: (0, 0)}
@@ -982,6 +983,7 @@ class HotThreadTests(HotCases, DaemonTestCase):
         self.assertEqual(os.listdir(d.path("tmp")), [],
                          "left in $TMPDIR by a failed reload")
 
+    @skip_under_valgrind("valgrind itself needs a writable $TMPDIR")
     def test_replacement_needs_a_writable_tmpdir(self):
         # A replaced file is loaded under a private name made in $TMPDIR:
         # without one, the reload fails and the old code keeps serving.
