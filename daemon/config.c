@@ -38,20 +38,6 @@ static const char *const config_model_names[] = {
 	[CONC_EVENT] = "event",
 };
 
-/* Models this build can run; the others are refused with a clear error. */
-static const bool config_model_available[] = {
-	[CONC_SYNC] = true,
-	[CONC_THREAD] = true,
-	[CONC_FORK] = true,
-	[CONC_EVENT] = true,
-};
-
-const char *
-config_model_name(enum conc_model m)
-{
-	return config_model_names[m];
-}
-
 static const char *const config_global_keys[] = {
 	"handler_dir", "user", "group", "pid_file", "log_level", "log_target",
 	"shutdown_timeout", "max_connections", "listeners", NULL
@@ -619,15 +605,6 @@ config_listener(struct config_ctx *c, const config_setting_t *g)
 	if (l->l_model != CONC_EVENT)
 		config_not_for(c, g, "workers", "applies to concurrency "
 		    "\"event\" only");
-	if ((s = config_setting_get_member(g, "concurrency")) != NULL &&
-	    !config_model_available[l->l_model])
-		diag_setting(c->c_diag, s, "concurrency \"%s\" is not "
-		    "available in this version of sockserverd (use \"sync\")",
-		    config_model_names[l->l_model]);
-	else if (s == NULL && !config_model_available[l->l_model])
-		diag_setting(c->c_diag, g, "the default concurrency \"%s\" is "
-		    "not available in this version of sockserverd: set "
-		    "concurrency = \"sync\"", config_model_names[l->l_model]);
 	/* The header is read in the handler's process: a fork child's
 	 * count of a client would never reach the daemon. */
 	if (l->l_proxy_protocol && l->l_max_per_source > 0 &&

@@ -261,8 +261,6 @@ struct config {
  */
 int	config_load(const char *path, struct config **cfg_r, struct diag *);
 void	config_free(struct config *);
-/* "sync", "thread", ...: the name of a model */
-const char *config_model_name(enum conc_model);
 
 /* handler.c: handler instances (init/fini) and ssd_option_error */
 struct hinst {

@@ -668,7 +668,7 @@ int
 ssd_waitpid(struct ssd_request *rq, pid_t pid, int *status)
 {
 	double	 saved = rq->rq_timeout, idle, pause = REQUEST_REAP_POLL_MIN;
-	int	 pfd, efd = -1, rc = -1, sig = 0;
+	int	 pfd, efd = -1, rc = -1, sig = 0, err;
 	bool	 reaped = false;
 	pid_t	 r;
 
@@ -702,7 +702,7 @@ ssd_waitpid(struct ssd_request *rq, pid_t pid, int *status)
 			break;
 		}
 		if (errno == ECHILD)
-			goto done;	/* not ours to wait for, nor to kill */
+			goto fail;	/* not ours to wait for, nor to kill */
 		if (errno != ETIMEDOUT) {
 			rc = request_reap_now(rq, pid, status);
 			goto done;
@@ -719,8 +719,18 @@ ssd_waitpid(struct ssd_request *rq, pid_t pid, int *status)
 	if (!reaped) {
 		while ((r = waitpid(pid, status, 0)) == -1 && errno == EINTR)
 			continue;
-		rc = r == pid ? 0 : -1;
+		if (r != pid)
+			goto fail;
 	}
+	rc = 0;
+	goto done;
+fail:
+	/* Logged here, as request_reap_now does: the caller need not. */
+	err = errno;
+	ssd_log(rq, LOG_ERR, "cannot wait for process %d: %s", (int)pid,
+	    strerror(err));
+	errno = err;
+	rc = -1;
 done:
 	rq->rq_timedout = sig != 0;	/* logged as a timeout */
 	rq->rq_timeout = saved;

@@ -324,11 +324,8 @@ exec_handle(struct ssd_request *rq)
 	fcntl(fd, F_SETFL, fl);
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &rcv, sizeof(rcv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &snd, sizeof(snd));
-	if (rc == -1) {
-		ssd_log(rq, LOG_ERR, "waiting for %s: %s", x->program,
-		    strerror(errno));
-		return -1;
-	}
+	if (rc == -1)
+		return -1;	/* ssd_waitpid said why */
 	if (WIFSIGNALED(st))
 		ssd_log(rq, LOG_NOTICE, "%s killed by signal %d",
 		    x->program, WTERMSIG(st));

@@ -83,7 +83,8 @@ int	 ssd_socktype(const struct ssd_request *);
 /* Waits for child process pid to end, without holding up other requests
  * (under the event model too), and stores its wait status.  If the
  * connection stays silent in both directions for the listener's timeout
- * (TCP), the process gets SIGTERM, then SIGKILL.  0, or -1 with errno. */
+ * (TCP), the process gets SIGTERM, then SIGKILL.  0, or -1 with errno,
+ * having logged why (the caller need not). */
 int	 ssd_waitpid(struct ssd_request *, pid_t pid, int *status);
 /* Writes the daemon's counters to the request: a plain-text summary
  * naming every listener, or the Prometheus text exposition format.
