@@ -200,8 +200,8 @@ soak: $(SSD) $(PLUGINS) | $(CHECK_DEPS_OK)
 	    python3 tests/soak/soak.py
 
 # The installed daemon under a real systemd (not part of check: root, a
-# Debian mirror the first time; about 60 s then, 10 s once the bookworm
-# root is cached in build/systemd-root).  Boots it with systemd-nspawn
+# Debian mirror the first time; about a minute then, 15-25 s once the
+# bookworm root is cached in build/systemd-root).  Boots it with nspawn
 # and checks the unit: start, reload, a bad reload, a plugin, the stop
 # with fork and exec requests in progress, socket activation, restarts.
 # Prints "SKIP: ..." and succeeds where it cannot run.

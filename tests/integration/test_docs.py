@@ -529,12 +529,18 @@ class ServiceUnit(unittest.TestCase):
     def test_r12_settings(self):
         k = self.keys
         self.assertEqual(k.get("Type"), ["notify"])
-        self.assertEqual(k.get("ExecStartPre"), [
-            "@SBINDIR@/sockserverd -t -c @SYSCONFDIR@/sockserverd.conf"])
+        # Issue 9: the -t check moved from ExecStartPre= (whose failure
+        # systemd restarts) to ExecReload=; KillMode=mixed; no restart
+        # after exit status 1.
+        self.assertNotIn("ExecStartPre", k)
         self.assertEqual(k.get("ExecStart"), [
             "@SBINDIR@/sockserverd -c @SYSCONFDIR@/sockserverd.conf"])
-        self.assertEqual(k.get("ExecReload"), ["/bin/kill -HUP $MAINPID"])
+        self.assertEqual(k.get("ExecReload"), [
+            "@SBINDIR@/sockserverd -t -c @SYSCONFDIR@/sockserverd.conf",
+            "/bin/kill -HUP $MAINPID"])
         self.assertEqual(k.get("Restart"), ["on-failure"])
+        self.assertEqual(k.get("RestartPreventExitStatus"), ["1"])
+        self.assertEqual(k.get("KillMode"), ["mixed"])
         for key in ("LimitNOFILE", "WatchdogSec", "RuntimeDirectory",
                     "NoNewPrivileges", "ProtectSystem", "PrivateTmp",
                     "RestrictAddressFamilies", "SystemCallFilter"):

@@ -678,6 +678,23 @@ def man_tree(tmp):
     return top
 
 
+def timespan(text):
+    """Seconds in a systemd time span ("30s", "1min 30s", "90")."""
+    units = {"": 1, "s": 1, "sec": 1, "second": 1, "seconds": 1,
+             "m": 60, "min": 60, "minute": 60, "minutes": 60,
+             "h": 3600, "hr": 3600, "hour": 3600, "hours": 3600,
+             "ms": 0.001, "msec": 0.001, "us": 1e-6, "usec": 1e-6}
+    parts = re.findall(r"(\d+(?:\.\d+)?)\s*([a-z]*)", text)
+    if not parts or re.sub(r"[\d.\sa-z]", "", text):
+        raise AssertionError("not a time span: %r" % text)
+    total = 0.0
+    for n, unit in parts:
+        if unit not in units:
+            raise AssertionError("unknown unit %r in %r" % (unit, text))
+        total += float(n) * units[unit]
+    return total
+
+
 @unittest.skipUnless(SYSTEMD_ANALYZE, "no systemd-analyze")
 class UnitTests(unittest.TestCase):
 
@@ -770,11 +787,10 @@ class UnitTests(unittest.TestCase):
         self.assertEqual(d.get("Type"), ["notify"])
         self.assertEqual(d.get("Restart"), ["on-failure"])
         self.assertTrue(d.get("LimitNOFILE"))
-        self.assertEqual([re.sub(r"\s+", " ", v) for v in
-                          d.get("ExecReload", [])],
-                         ["/bin/kill -HUP $MAINPID"])
-        pre = d.get("ExecStartPre", [])
-        self.assertTrue(pre and any(" -t" in v for v in pre), pre)
+        # Issue 9: the daemon checks the file itself at start and exits 1;
+        # a failing ExecStartPre= would be restarted whatever
+        # RestartPreventExitStatus= says (systemd 252).
+        self.assertNotIn("ExecStartPre", d)
         start = d.get("ExecStart", [])
         self.assertEqual(len(start), 1, start)
         argv = shlex.split(start[0].lstrip("@-:+!"))
@@ -783,18 +799,56 @@ class UnitTests(unittest.TestCase):
                          "foreground")
         self.assertNotRegex(self.text, r"@[A-Z]+@", "unsubstituted path")
 
-    def test_exec_start_pre_check_passes(self):
-        # The unit's own -t command line, on the built binary.
+    def test_reload_checks_the_file_then_signals(self):
+        # Issue 9: "systemctl reload" runs -t on the file ExecStart reads,
+        # then sends SIGHUP; a bad file stops it at the first command.
+        d = self.directives()
+        reload = [re.sub(r"\s+", " ", v) for v in d.get("ExecReload", [])]
+        self.assertEqual(len(reload), 2, reload)
+        self.assertEqual(reload[1], "/bin/kill -HUP $MAINPID")
+        check = shlex.split(reload[0])
+        start = shlex.split(d["ExecStart"][0].lstrip("@-:+!"))
+        self.assertFalse(reload[0].startswith(("-", "@", "+", "!", ":")),
+                         "a prefix would change how the check runs or "
+                         "let its failure pass: %s" % reload[0])
+        self.assertEqual(check[0], start[0])
+        self.assertIn("-t", check)
+        self.assertEqual(check[check.index("-c") + 1],
+                         start[start.index("-c") + 1],
+                         "the check must read the file the daemon reads")
+
+    def test_stop_lets_requests_finish(self):
+        # Issue 9, defect 12: the default KillMode=control-group sends
+        # SIGTERM to fork children and exec programs too, cutting their
+        # requests; mixed sends it to the daemon alone, which drains.
+        d = self.directives()
+        self.assertEqual(d.get("KillMode"), ["mixed"])
+        stop = d.get("TimeoutStopSec", [])
+        self.assertEqual(len(stop), 1, stop)
+        # The default shutdown_timeout (10 s) and the 2 s that the daemon
+        # gives cut requests must fit, with room for the exit.
+        self.assertGreaterEqual(timespan(stop[0]), 10 + 2 + 3, stop[0])
+
+    def test_exit_status_1_is_not_restarted(self):
+        # Issue 9: a configuration or start-up error is not retried.
+        d = self.directives()
+        prevent = " ".join(d.get("RestartPreventExitStatus", [])).split()
+        self.assertIn("1", prevent)
+
+    def test_unit_checks_pass_quietly(self):
+        # The unit's own -t command line (ExecReload=), on the built
+        # binary: exit 0, one line, nothing on stderr.
         with open(self.copy) as f:
-            pre = [ln.partition("=")[2] for ln in f.read().splitlines()
-                   if ln.startswith("ExecStartPre=")]
-        self.assertTrue(pre)
-        for cmd in pre:
+            cmds = [ln.partition("=")[2] for ln in f.read().splitlines()
+                    if re.match(r"Exec[A-Za-z]*=.*\s-t(\s|$)", ln)]
+        self.assertTrue(cmds)
+        for cmd in cmds:
             argv = shlex.split(cmd.lstrip("@-:+!"))
             self.assertEqual(argv[0], binary())
             r = run_binary(argv[1:])
             self.assertEqual(r.returncode, 0, r.stderr.decode())
-            self.assertIn(b"configuration OK", r.stdout)
+            self.assertEqual(r.stdout, b"configuration OK\n")
+            self.assertEqual(r.stderr, b"")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,9 @@ activation, no restart after exit status 1).
 Not root, no systemd-nspawn, or no bookworm root to be had (offline):
 "SKIP: why" and exit 0.  Exit 1 if a check failed.
 
+Environment: SSD_SYSTEMD_ROOT where the bookworm root is kept (default
+build/systemd-root); DEBIAN_MIRROR (default http://deb.debian.org/debian).
+
 Options: --unit FILE.in   install this unit template instead of
                           systemd/sockserverd.service.in (to see an older
                           unit fail);
@@ -37,7 +40,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 BUILD = os.path.join(ROOT, "build")
-CACHE = os.path.join(BUILD, "systemd-root")
+CACHE = os.environ.get("SSD_SYSTEMD_ROOT",
+                       os.path.join(BUILD, "systemd-root"))
 WORK = os.path.join(BUILD, "systemd-check")
 B = os.path.join(WORK, "b")
 SUITE = "bookworm"
@@ -255,7 +259,14 @@ def boot(root, results):
     return p.returncode
 
 
+def terminated(signum, frame):
+    # Killed (make interrupted): stop the container on the way out.
+    raise SystemExit("check-systemd: signal %d" % signum)
+
+
 def main():
+    signal.signal(signal.SIGTERM, terminated)
+    signal.signal(signal.SIGHUP, terminated)
     args = sys.argv[1:]
     keep = "--keep" in args
     unit_in = None
@@ -270,7 +281,13 @@ def main():
     tools()
     base = base_root()
     root, results = prepare(base, unit_in, tests)
-    rc = boot(root, results)
+    rc = None
+    try:
+        rc = boot(root, results)
+    finally:
+        # Only once the container is gone (boot() waited for it).
+        if rc is not None and not keep:
+            shutil.rmtree(root, ignore_errors=True)
     log("the container exited with status %s" % rc)
     lines = []
     try:
@@ -290,8 +307,6 @@ def main():
                     tail = f.read().replace("\r", "").splitlines()[-80:]
                 print("---- %s (last 80 lines) ----" % p)
                 print("\n".join(tail))
-    if not keep:
-        shutil.rmtree(root, ignore_errors=True)
     passed = len([ln for ln in lines if ln.startswith("PASS")])
     log("%d passed, %d failed%s, %.0fs" % (
         passed, len(failed), "" if complete else ", INCOMPLETE",

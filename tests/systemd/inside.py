@@ -13,6 +13,7 @@ stdout and to RESULTS/log; RESULTS/done is written last, with the counts.
 Every wait polls a condition with a deadline; every command has a
 timeout.  Usage: inside.py RESULTS-DIR [TEST...]"""
 
+import json
 import os
 import shutil
 import socket
@@ -101,7 +102,9 @@ def journal_since(cursor, unit=UNIT):
 
 
 def wait_journal(cursor, text, what, unit=UNIT):
-    return wait_for(lambda: text in journal_since(cursor, unit), what)
+    """Waits for text in the unit's journal; the journal since cursor."""
+    return wait_for(lambda: (lambda j: j if text in j else None)(
+        journal_since(cursor, unit)), what)
 
 
 # -- clients ------------------------------------------------------------------
@@ -207,6 +210,13 @@ def write_conf(listeners, globals_="shutdown_timeout = 10.0;"):
         f.write(text)
     os.chmod(tmp, 0o644)
     os.replace(tmp, CONF)
+    return text
+
+
+def where(text, needle):
+    """"FILE:LINE" of the first line of text holding needle."""
+    n = [i for i, ln in enumerate(text.splitlines(), 1) if needle in ln][0]
+    return "%s:%d:" % (CONF, n)
 
 
 def reset():
@@ -273,14 +283,13 @@ def test_reload_bad_file_fails():
     start()
     pid = prop("MainPID")
     cur = journal_cursor()
-    write_conf(BASE + [listener("echo2", ECHO2), listener("bad", 7020,
-                                                          extra="bogus = 1;")])
+    text = write_conf(BASE + [listener("echo2", ECHO2),
+                              listener("bad", 7020, extra="bogus = 1;")])
     rc, out = systemctl("reload", UNIT)
     check(rc != 0, "systemctl reload of a bad file returned 0")
     # The check said where, and the daemon never saw a SIGHUP.
-    log = wait_for(lambda: (lambda j: j if "sockserverd.conf:" in j and
-                            "bogus" in j else None)(journal_since(cur)),
-                   "FILE:LINE of the bad key in the journal")
+    log = wait_journal(cur, '%s unknown listener setting "bogus"'
+                       % where(text, "bogus"), "FILE:LINE of the bad key")
     check("SIGHUP" not in log, "the daemon got a SIGHUP:\n" + log)
     check(prop("ActiveState") == "active", "state %s after the bad reload"
           % prop("ActiveState"))
@@ -290,18 +299,52 @@ def test_reload_bad_file_fails():
     check(refused(7020), "the bad file's listener was bound")
 
 
+def journal_entries(cursor, unit=UNIT):
+    run("journalctl", "--sync")
+    args = ["journalctl", "--no-pager", "-o", "json", "-u", unit]
+    if cursor:
+        args += ["--after-cursor", cursor]
+    return [json.loads(ln) for ln in run(*args)[1].splitlines()
+            if ln.startswith("{")]
+
+
 def test_reload_check_is_quiet():
-    """ExecReload's -t prints one line, "configuration OK", no more."""
+    """ExecReload's -t runs as the service's user and says one line,
+    "configuration OK"."""
     reset()
     start()
+    pid = prop("MainPID")
+    with open("/proc/%s/status" % pid) as f:
+        uid = [ln.split()[1] for ln in f if ln.startswith("Uid:")][0]
     cur = journal_cursor()
     rc, out = systemctl("reload", UNIT)
     check(rc == 0, "systemctl reload: rc %d: %s" % (rc, out))
     wait_for(lambda: prop("StatusText").startswith("reloaded"),
              "StatusText reloaded")
-    log = journal_since(cur)
-    ok = log.count("configuration OK")
-    check(ok <= 1, "-t said configuration OK %d times:\n%s" % (ok, log))
+    # What processes other than the daemon (the check) logged.
+    other = [e for e in journal_entries(cur)
+             if e.get("SYSLOG_IDENTIFIER") == "sockserverd" and
+             e.get("_PID") != pid]
+    said = [e.get("MESSAGE") for e in other]
+    check(said == ["configuration OK"], "the check said %r" % said)
+    check(other[0].get("_UID") == uid, "the check ran as uid %s, the "
+          "daemon as %s" % (other[0].get("_UID"), uid))
+
+
+def test_reload_unreadable_file_fails():
+    """A file the service's user cannot read fails the reload (the check
+    runs with the daemon's credentials, not root's)."""
+    reset()
+    start()
+    os.chmod(CONF, 0o600)
+    try:
+        rc, out = systemctl("reload", UNIT)
+        check(rc != 0, "systemctl reload of an unreadable file returned 0")
+        check(prop("ActiveState") == "active", "state %s"
+              % prop("ActiveState"))
+        check(answers(ECHO), "the old configuration stopped serving")
+    finally:
+        os.chmod(CONF, 0o644)
 
 
 def test_plugin_dropped_in():
@@ -331,6 +374,7 @@ def test_stop_drains_fork_and_exec():
         execc.sendall(b"one\n")
         check(read_until(execc, b"first one\n") == b"first one\n",
               "exec: no first line")
+        cur = journal_cursor()
         t0 = time.monotonic()
         stop = subprocess.Popen(["systemctl", "stop", UNIT],
                                 stdin=subprocess.DEVNULL,
@@ -342,6 +386,8 @@ def test_stop_drains_fork_and_exec():
                                                  "inactive"),
                  "ActiveState deactivating")
         wait_for(lambda: refused(ECHO), "the listeners to close")
+        wait_journal(cur, "SIGTERM: stopping; 2 requests in progress",
+                     "the daemon to log the stop")
         got_fork = finish_request(fork, b"two\n")
         got_exec = finish_request(execc, b"two\n")
         cut = ["%s request cut by the stop: got %r, not %r" % (what, got, want)
@@ -435,14 +481,18 @@ def test_exit_1_not_restarted():
 def test_bad_file_not_restarted():
     """A bad file at start: the ExecStartPre= check fails, once."""
     reset()
-    write_conf(BASE + [listener("bad", 7020, extra="bogus = 1;")])
+    text = write_conf(BASE + [listener("bad", 7020, extra="bogus = 1;")])
+    cur = journal_cursor()
     rc, out = systemctl("start", UNIT)
     check(rc != 0, "started with a bad file")
     failed_with_no_restart("a bad file")
+    wait_journal(cur, '%s unknown listener setting "bogus"'
+                 % where(text, "bogus"), "FILE:LINE of the bad key")
 
 
 TESTS = [test_start_notify, test_echo, test_reload_applies,
          test_reload_bad_file_fails, test_reload_check_is_quiet,
+         test_reload_unreadable_file_fails,
          test_plugin_dropped_in, test_stop_drains_fork_and_exec,
          test_socket_activation, test_exit_1_not_restarted,
          test_bad_file_not_restarted]
