@@ -52,7 +52,12 @@ handler_probe_child(const struct listener *l, const struct diag *pd, int fd)
 	void				*dl, *instance = NULL;
 	char				 err[1024];
 	int				 rc;
+	sigset_t			 none;
 
+	/* Forked by the reload thread, which blocks every signal: a
+	 * crash or the alarm must end the probe. */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	alarm(HANDLER_PROBE_TIMEOUT);
 	diag_init(&d);
 	d.d_incdir = pd->d_incdir != NULL ? xstrdup(pd->d_incdir) : NULL;

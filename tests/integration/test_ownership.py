@@ -248,7 +248,9 @@ class LoggingReloadTests(DaemonTestCase):
 
 class ForkBesideThreadsTests(DaemonTestCase):
     # SSD_FORKS overrides the count (e.g. a smaller one under valgrind).
-    FORKS = int(os.environ.get("SSD_FORKS", "10000"))
+    # 2,000 in a sanitizer build (slower forks; a test has 120 s).
+    FORKS = int(os.environ.get("SSD_FORKS", "2000" if "/san-" in
+                               os.environ.get("SSD_BIN", "") else "10000"))
 
     def test_forked_requests_beside_a_busy_thread_listener(self):
         # Defect 13: a fork child could hang on a lock another thread
