@@ -324,6 +324,7 @@ class Soak:
         self.variant = 0
         self.reloads = 0
         self.reload_fail = []
+        self.reload_times = []  # SIGHUP to READY=1, seconds
         self.swaps = 0
         self.flood_sent = 0
         self.zombie_seen = {}   # pid -> consecutive samples seen as zombie
@@ -488,8 +489,10 @@ class Soak:
             self.reload_to(1 - self.variant)
 
     def reload_to(self, variant):
+        t = now()
         try:
             lines = self.d.reload(config(variant))
+            self.reload_times.append(now() - t)
         except AssertionError as e:
             self.reload_fail.append("reload %d: %s"
                                     % (self.reloads + 1, str(e)[:400]))
@@ -704,6 +707,10 @@ class Soak:
         for k in WELL_BEHAVED + ABUSE:
             print("%-12s %10d %8d" % (k, st.ok.get(k, 0), st.fail.get(k, 0)))
         print("%-12s %10d" % ("datagrams", self.flood_sent))
+        if self.reload_times:
+            rt = sorted(self.reload_times)
+            print("reloads: SIGHUP to READY=1 median %.0f ms, max %.0f ms"
+                  % (1000 * rt[len(rt) // 2], 1000 * rt[-1]))
         rs = [r["rss_kb"] for r in self.samples]
         print("peaks: fds %d, threads %d, children %d, rss %d KiB; "
               "log %s" % (max(r["fds"] for r in self.samples),
