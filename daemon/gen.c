@@ -154,8 +154,8 @@ gen_unref(struct gen *g)
 	/* An event worker let go last: the main thread retires g. */
 	pthread_mutex_lock(&server.s_done_mtx);
 	TAILQ_INSERT_TAIL(&server.s_dead, g, g_dead);
-	pthread_mutex_unlock(&server.s_done_mtx);
 	ev_async_send(server.s_loop, &server.s_done_async);
+	pthread_mutex_unlock(&server.s_done_mtx);
 }
 
 void

@@ -82,6 +82,15 @@ request_new_dgram(struct lrun *r, const void *data, size_t n,
 }
 
 void
+request_close(struct ssd_request *rq)
+{
+	if (rq->rq_type == SOCK_STREAM && rq->rq_fd != -1) {
+		close(rq->rq_fd);
+		rq->rq_fd = -1;
+	}
+}
+
+void
 request_free(struct ssd_request *rq)
 {
 	if (rq == NULL)

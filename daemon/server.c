@@ -141,9 +141,6 @@ server_request_finish(struct ssd_request *rq)
 	struct gen	*g = r->r_gen;
 	bool		 current = g == server.s_gen;
 
-	pthread_mutex_lock(&server.s_done_mtx);
-	TAILQ_REMOVE(&server.s_active, rq, rq_entry);
-	pthread_mutex_unlock(&server.s_done_mtx);
 	stats_request_end(r->r_stats, ev_time() - rq->rq_started);
 	if (rq->rq_source_counted)
 		source_put(r->r_sock->k_sources,
@@ -168,14 +165,23 @@ server_request_finish(struct ssd_request *rq)
 void
 server_request_done(struct ssd_request *rq)
 {
+	/* Out of the cut's reach first, then the connection is closed by
+	 * the thread that served it: no other thread ever touches its
+	 * descriptor once its number may be reused. */
+	pthread_mutex_lock(&server.s_done_mtx);
+	TAILQ_REMOVE(&server.s_active, rq, rq_entry);
+	pthread_mutex_unlock(&server.s_done_mtx);
+	request_close(rq);
 	if (pthread_equal(pthread_self(), server.s_thread)) {
 		server_request_finish(rq);
 		return;
 	}
+	/* Under the lock: the loop is destroyed only after taking it, so
+	 * no thread is still inside ev_async_send then. */
 	pthread_mutex_lock(&server.s_done_mtx);
 	TAILQ_INSERT_TAIL(&server.s_done, rq, rq_entry2);
-	pthread_mutex_unlock(&server.s_done_mtx);
 	ev_async_send(server.s_loop, &server.s_done_async);
+	pthread_mutex_unlock(&server.s_done_mtx);
 }
 
 /* Runs on the loop: requests other threads finished, generations other
@@ -491,6 +497,10 @@ server_run(void)
 		return EXIT_OK;
 	}
 	conc_event_fini();
+	/* The last thread to post a finished request has left the lock
+	 * (and ev_async_send) once we hold it. */
+	pthread_mutex_lock(&server.s_done_mtx);
+	pthread_mutex_unlock(&server.s_done_mtx);
 	ev_loop_destroy(server.s_loop);
 	server.s_loop = NULL;
 	log_noticex("stopped");

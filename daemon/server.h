@@ -191,6 +191,8 @@ struct ssd_request *request_new_dgram(struct lrun *,
 /* setup; try handle finally finish; then the datagram reply.  Logs. */
 void	request_run(struct ssd_request *);
 void	request_free(struct ssd_request *);
+/* Closes a stream request's connection (its thread does, when done). */
+void	request_close(struct ssd_request *);
 /* Size of a request's input buffer (ssd_readline, PROXY header). */
 #define REQUEST_BUFSIZE	4096
 /* One read of the connection into buf, waiting as the model does:

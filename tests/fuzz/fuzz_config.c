@@ -131,12 +131,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				builtin = false;
 		}
 		if (builtin) {
-			rc = handler_prepare(cf, &d);
+			struct hinst *hi = xcalloc(cf->cf_nlisteners,
+			    sizeof(*hi));
+
+			rc = handler_prepare(cf, hi, &d);
 			FUZZ_CHECK((rc == 0) == (d.d_count == 0));
 			for (size_t i = 0; i < d.d_count; i++)
 				FUZZ_CHECK(fuzz_is_diag(d.d_msgs[i]));
 			if (rc == 0)
-				handler_release(cf);
+				handler_release(cf, hi);
+			free(hi);
 		}
 		config_free(cf);
 	}

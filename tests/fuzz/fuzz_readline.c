@@ -91,6 +91,7 @@ fuzz_wait(struct ssd_request *rq, int fd, short events)
 
 static struct listener	fuzz_listener;
 static struct lrun	fuzz_run;
+static struct lsock	fuzz_sock;
 static char		fuzz_name[] = "fuzz";
 
 /*
@@ -171,14 +172,14 @@ LLVMFuzzerTestOneInput(const uint8_t *input, size_t size)
 	fuzz_listener.l_family = AF_UNIX;
 	fuzz_listener.l_type = stream ? SOCK_STREAM : SOCK_DGRAM;
 	fuzz_listener.l_timeout = 1.0;
-	fuzz_listener.l_run = &fuzz_run;
 	fuzz_run.r_listener = &fuzz_listener;
-	fuzz_run.r_fd = -1;
+	fuzz_run.r_sock = &fuzz_sock;
+	fuzz_sock.k_fd = -1;
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 
 	if (!stream) {
-		rq = request_new_dgram(&fuzz_listener, data, len,
+		rq = request_new_dgram(&fuzz_run, data, len,
 		    (struct sockaddr *)&sun, sizeof(sa_family_t));
 		fuzz_consume(rq, data, len, linesize, false);
 		request_free(rq);
@@ -190,7 +191,7 @@ LLVMFuzzerTestOneInput(const uint8_t *input, size_t size)
 	fz.peer = sv[1];
 	fz.data = data;
 	fz.len = len;
-	rq = request_new_stream(&fuzz_listener, sv[0],
+	rq = request_new_stream(&fuzz_run, sv[0],
 	    (struct sockaddr *)&sun, sizeof(sa_family_t));
 	rq->rq_wait = fuzz_wait;
 	fuzz_consume(rq, data, len, linesize, true);
