@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,9 +15,11 @@
 
 #include "log.h"
 
-static int		log_level = LOG_INFO;
-static enum log_target	log_target = LOG_TARGET_STDERR;
-static bool		log_journal;	/* "<N>" prefixes for journald */
+/* A reload changes these while other threads log: atomics (relaxed: a
+ * line logged at the old level during a reload is fine). */
+static _Atomic int	log_level = LOG_INFO;
+static _Atomic int	log_target = LOG_TARGET_STDERR;
+static atomic_bool	log_journal;	/* "<N>" prefixes for journald */
 static bool		log_syslog_open;
 static pthread_mutex_t	log_syslog_mtx = PTHREAD_MUTEX_INITIALIZER;
 

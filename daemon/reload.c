@@ -29,7 +29,11 @@ reload_thread_main(void *arg)
 	if (config_load(path, &cf, &server.s_reload_diag) == 0)
 		server.s_reload_gen = gen_new(cf, &server.s_reload_diag);
 	free(path);
+	/* Detached: the lock hands the result over, and the loop is not
+	 * destroyed while this thread may still be in ev_async_send. */
+	pthread_mutex_lock(&server.s_done_mtx);
 	ev_async_send(server.s_loop, &server.s_reload_async);
+	pthread_mutex_unlock(&server.s_done_mtx);
 	return NULL;
 }
 
@@ -159,6 +163,14 @@ reload_bind(struct gen *old, struct gen *g)
 		if (server_open_run(r, NULL, NULL) == -1)
 			goto done;
 	}
+	/* What can change on a kept socket, now that nothing can fail. */
+	for (size_t i = 0; i < g->g_nruns; i++)
+		for (size_t j = 0; j < old->g_nruns; j++)
+			if (g->g_runs[i].r_sock == old->g_runs[j].r_sock) {
+				lsock_adjust(g->g_runs[i].r_sock,
+				    g->g_runs[i].r_listener);
+				break;
+			}
 	rc = 0;
 done:
 	if (rc == -1)
@@ -192,7 +204,8 @@ reload_done_cb(struct ev_loop *loop, ev_async *w, int revents)
 	(void)revents;
 	if (!server.s_reloading)
 		return;
-	pthread_join(server.s_reload_thread, NULL);
+	pthread_mutex_lock(&server.s_done_mtx);	/* the thread's result */
+	pthread_mutex_unlock(&server.s_done_mtx);
 	server.s_reloading = false;
 	g = server.s_reload_gen;
 	server.s_reload_gen = NULL;
@@ -244,6 +257,7 @@ reload_start(void)
 {
 	const char	*path = server.s_gen->g_cfg->cf_path;
 	char		*copy;
+	pthread_attr_t	 attr;
 	struct timespec	 ts;
 	sigset_t	 all, old;
 	int		 rc;
@@ -264,8 +278,11 @@ reload_start(void)
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	copy = xstrdup(path);
-	rc = pthread_create(&server.s_reload_thread, NULL, reload_thread_main,
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	rc = pthread_create(&server.s_reload_thread, &attr, reload_thread_main,
 	    copy);
+	pthread_attr_destroy(&attr);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0) {
 		free(copy);

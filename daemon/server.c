@@ -345,7 +345,7 @@ server_init(int cli_level)
 	ev_set_syserr_cb(server_syserr);
 	/* Not the default loop: that one reaps every child with
 	 * waitpid(-1), including those a handler waits for itself. */
-	server.s_loop = ev_loop_new(EVFLAG_AUTO);
+	server.s_loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_SIGNALFD);
 	if (server.s_loop == NULL) {
 		log_errorx("cannot initialise the event loop (libev)");
 		return -1;
@@ -408,7 +408,6 @@ server_open_run(struct lrun *r, struct lsock *kept, bool *in_use_r)
 	r->r_stats = stats_get(l->l_name);
 	if (kept != NULL) {
 		lsock_ref(kept);
-		lsock_adjust(kept, l);
 		r->r_sock = kept;
 		log_infox("listener=%s: keeps its socket %s (%s, %s, handler "
 		    "%s)", l->l_name, kept->k_local, l->l_type == SOCK_STREAM ?

@@ -336,8 +336,9 @@ void	server_unreserve(struct lrun *);
 void	server_request_begin(struct ssd_request *, struct lwatch *w);
 /* called by a model when rq is over, from any thread */
 void	server_request_done(struct ssd_request *);
-/* Gives r its socket: kept (another generation's, shared) or a new one;
- * logged.  0, or -1: logged as FILE:LINE, except when the address is in
+/* Gives r its socket: kept (another generation's, shared: the caller
+ * applies r's settings with lsock_adjust once the reload holds) or a new
+ * one; logged.  0, or -1: logged as FILE:LINE, except when the address is in
  * use and in_use_r is not NULL (*in_use_r set: the caller may rebind). */
 int	server_open_run(struct lrun *r, struct lsock *kept, bool *in_use_r);
 /* Starts the model and accepting of one bound listener; 0 or -1. */
