@@ -817,12 +817,13 @@ config_listeners(struct config_ctx *c, const config_setting_t *root,
 #define CONFIG_INCLUDE_DEPTH	10	/* libconfig's own limit */
 
 /*
- * The whole text of path, NUL-terminated (the caller frees it), or NULL:
- * with why[0] != '\0' when path exists but cannot be read as a file, with
- * why empty when it cannot be opened (libconfig says why).
+ * The whole text of path, NUL-terminated (the caller frees it), its
+ * length (NUL bytes included) in *len_r; or NULL: with why[0] != '\0'
+ * when path exists but cannot be read as a file, with why empty when it
+ * cannot be opened (libconfig says why).
  */
 static char *
-config_slurp(const char *path, char *why, size_t whylen)
+config_slurp(const char *path, size_t *len_r, char *why, size_t whylen)
 {
 	struct stat	 st;
 	FILE		*fp;
@@ -855,23 +856,26 @@ config_slurp(const char *path, char *why, size_t whylen)
 	}
 	fclose(fp);
 	text[len] = '\0';
+	*len_r = len;
 	return text;
 }
 
 /*
- * Checks the files text includes, as libconfig would follow them: an
+ * Checks the files text[0..len) includes, as libconfig would follow them
+ * (NUL bytes are characters like any other to its scanner): an
  * "@include" opening a line (after blanks), outside strings and
  * comments, names include_dir/NAME; in NAME, backslash-backslash and
  * backslash-quote stand for themselves and any other backslash is
- * dropped.  Each problem is reported at shown:LINE; 0 or -1.
+ * dropped.  text[len] is a NUL.  Each problem is reported at shown:LINE;
+ * 0 or -1.
  */
 static int
 config_includes_check(struct diag *d, const char *incdir, const char *text,
-    const char *shown, int depth)
+    size_t len, const char *shown, int depth)
 {
-	const char	*p = text, *end = text + strlen(text);
+	const char	*p = text, *end = text + len;
 	char		*name, *full, *sub, *shown_sub, why[256];
-	size_t		 n;
+	size_t		 n, sublen;
 	int		 line = 1, at, rc = 0;
 	bool		 bol = true;
 
@@ -894,15 +898,15 @@ config_includes_check(struct diag *d, const char *incdir, const char *text,
 			}
 			name[n] = '\0';
 			full = xasprintf("%s/%s", incdir, name);
-			if ((sub = config_slurp(full, why, sizeof(why))) ==
-			    NULL && why[0] != '\0') {
+			if ((sub = config_slurp(full, &sublen, why,
+			    sizeof(why))) == NULL && why[0] != '\0') {
 				diag_add(d, shown, at, "@include \"%s\": cannot "
 				    "read %s: %s", name, full, why);
 				rc = -1;
 			} else if (sub != NULL && depth < CONFIG_INCLUDE_DEPTH) {
 				shown_sub = diag_source_path(d, name);
 				if (config_includes_check(d, incdir, sub,
-				    shown_sub, depth + 1) == -1)
+				    sublen, shown_sub, depth + 1) == -1)
 					rc = -1;
 				free(shown_sub);
 			}
@@ -927,10 +931,13 @@ config_includes_check(struct diag *d, const char *incdir, const char *text,
 					line++;
 			}
 			p = p < end ? p + 1 : p;
-		} else if (*p == '#' || (p[0] == '/' && p[1] == '/'))
-			p += strcspn(p, "\n");
-		else if (p[0] == '/' && p[1] == '*') {
-			const char *e = strstr(p + 2, "*/");
+		} else if (*p == '#' || (p[0] == '/' && p[1] == '/')) {
+			const char *nl = memchr(p, '\n', (size_t)(end - p));
+
+			p = nl != NULL ? nl : end;
+		} else if (p[0] == '/' && p[1] == '*') {
+			const char *e = memmem(p + 2, (size_t)(end - p) - 2,
+			    "*/", 2);
 
 			for (; p < (e != NULL ? e : end); p++)
 				if (*p == '\n')
@@ -947,7 +954,7 @@ config_load(const char *path, struct config **cfg_r, struct diag *d)
 {
 	struct config		*cf;
 	struct config_ctx	 ctx;
-	size_t			 before = d->d_count;
+	size_t			 before = d->d_count, len;
 	char			*dir, *text = NULL, why[256];
 
 	*cfg_r = NULL;
@@ -961,7 +968,7 @@ config_load(const char *path, struct config **cfg_r, struct diag *d)
 	config_init(&cf->cf_lc);
 
 	/* libconfig reports a missing file as a bare I/O error: say why. */
-	if ((text = config_slurp(path, why, sizeof(why))) == NULL) {
+	if ((text = config_slurp(path, &len, why, sizeof(why))) == NULL) {
 		if (why[0] != '\0')
 			diag_add(d, path, 0, "cannot read: %s", why);
 		else
@@ -976,7 +983,7 @@ config_load(const char *path, struct config **cfg_r, struct diag *d)
 	d->d_main = xstrdup(path);
 	config_set_include_dir(&cf->cf_lc, d->d_incdir);
 	free(dir);
-	if (config_includes_check(d, d->d_incdir, text, path, 0) == -1)
+	if (config_includes_check(d, d->d_incdir, text, len, path, 0) == -1)
 		goto fail;
 	free(text);
 	text = NULL;

@@ -546,7 +546,10 @@ END_TEST
 
 START_TEST(config_reports_what_libconfig_cannot_read)
 {
+	static const char nul[] = "# a\0b\n/* \0 */ s = \"\0\";\n"
+	    "// \0\n@include \"sub\"\n";
 	char	 path[256];
+	FILE	*fp;
 
 	/* libconfig's scanner would exit the process on a directory (and
 	 * block on a FIFO): each is a diagnostic at the @include. */
@@ -571,6 +574,15 @@ START_TEST(config_reports_what_libconfig_cannot_read)
 	    "\"fifo\": cannot read ");
 	ck_assert_has(config_diag.d_msgs[1], "not a regular file");
 	ck_assert_has(config_diag.d_msgs[2], "/main.conf:5: @include \"sub\"");
+	/* NUL bytes are characters to libconfig: the scan goes on. */
+	diag_fini(&config_diag);
+	snprintf(path, sizeof(path), "%s/nul.conf", config_dir);
+	ck_assert_ptr_nonnull(fp = fopen(path, "w"));
+	ck_assert_uint_eq(fwrite(nul, 1, sizeof(nul) - 1, fp), sizeof(nul) - 1);
+	ck_assert_int_eq(fclose(fp), 0);
+	ck_assert_int_eq(config_load(path, &config_cf, &config_diag), -1);
+	ck_assert_uint_eq(config_diag.d_count, 1);
+	ck_assert_has(config_diag.d_msgs[0], "/nul.conf:4: @include \"sub\"");
 	/* The configuration itself. */
 	diag_fini(&config_diag);
 	ck_assert_int_eq(config_load(config_dir, &config_cf, &config_diag),
