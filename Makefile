@@ -273,9 +273,12 @@ fuzz: $(FUZZ_BINS)
 # The smoke that `make check` runs: skipped, saying why, without a clang
 # that can build a libFuzzer program.
 fuzz-smoke:
-	@if printf 'int LLVMFuzzerTestOneInput(const char *d, long n)\n{ (void)d; (void)n; return 0; }\n' | \
-	    $(FUZZ_CC) -fsanitize=fuzzer -x c -o /dev/null - >/dev/null 2>&1; \
-	then $(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS); \
+	@mkdir -p $(FB)
+	@echo 'int LLVMFuzzerTestOneInput(void *d, long n) { return 0; }' \
+	    > $(FB)/probe.c
+	@if $(FUZZ_CC) -fsanitize=fuzzer -o $(FB)/probe $(FB)/probe.c \
+	    >/dev/null 2>&1; then \
+	    $(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS); \
 	else echo "fuzz-smoke: SKIPPED: $(FUZZ_CC) with libFuzzer" \
 	    "(-fsanitize=fuzzer) not found; install clang to run it"; fi
 

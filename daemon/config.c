@@ -5,6 +5,8 @@
  * file never logs, never exits and never touches a socket, so that -t can
  * list every problem and a reload can reject a bad file harmlessly.
  */
+#include <sys/stat.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <grp.h>
@@ -782,14 +784,155 @@ config_listeners(struct config_ctx *c, const config_setting_t *root,
 	}
 }
 
+/*
+ * libconfig 1.5's flex scanner exits the process ("input in flex scanner
+ * failed", status 2) when a file it reads fails to read, a directory
+ * for one, and a FIFO blocks it.  So before libconfig reads anything,
+ * the file and every file it includes must be regular files that read
+ * to their end; a missing one is left to libconfig to report.
+ */
+#define CONFIG_INCLUDE_DEPTH	10	/* libconfig's own limit */
+
+/*
+ * The whole text of path, NUL-terminated (the caller frees it), its
+ * length (NUL bytes included) in *len_r; or NULL: with why[0] != '\0'
+ * when path exists but cannot be read as a file, with why empty when it
+ * cannot be opened (libconfig says why).
+ */
+static char *
+config_slurp(const char *path, size_t *len_r, char *why, size_t whylen)
+{
+	struct stat	 st;
+	FILE		*fp;
+	char		*text = NULL, buf[4096];
+	size_t		 cap = 0, len = 0, n;
+
+	why[0] = '\0';
+	if (stat(path, &st) == -1)
+		return NULL;
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(why, whylen, "%s", S_ISDIR(st.st_mode) ?
+		    strerror(EISDIR) : "not a regular file");
+		return NULL;
+	}
+	if ((fp = fopen(path, "r")) == NULL)
+		return NULL;
+	do {
+		if (len + sizeof(buf) + 1 > cap) {
+			cap = (len + sizeof(buf) + 1) * 2;
+			text = xreallocarray(text, cap, 1);
+		}
+		n = fread(text + len, 1, sizeof(buf), fp);
+		len += n;
+	} while (n > 0);
+	if (ferror(fp)) {
+		snprintf(why, whylen, "%s", strerror(errno));
+		fclose(fp);
+		free(text);
+		return NULL;
+	}
+	fclose(fp);
+	text[len] = '\0';
+	*len_r = len;
+	return text;
+}
+
+/*
+ * Checks the files text[0..len) includes, as libconfig would follow them
+ * (NUL bytes are characters like any other to its scanner): an
+ * "@include" opening a line (after blanks), outside strings and
+ * comments, names include_dir/NAME; in NAME, backslash-backslash and
+ * backslash-quote stand for themselves and any other backslash is
+ * dropped.  text[len] is a NUL.  Each problem is reported at shown:LINE;
+ * 0 or -1.
+ */
+static int
+config_includes_check(struct diag *d, const char *incdir, const char *text,
+    size_t len, const char *shown, int depth)
+{
+	const char	*p = text, *end = text + len;
+	char		*name, *full, *sub, *shown_sub, why[256];
+	size_t		 n, sublen;
+	int		 line = 1, at, rc = 0;
+	bool		 bol = true;
+
+	while (p < end) {
+		const char *q = p + strspn(p, " \t");
+
+		if (bol && strncmp(q, "@include", 8) == 0 &&
+		    (q[8] == ' ' || q[8] == '\t') &&
+		    q[8 + strspn(q + 8, " \t")] == '"') {
+			q += 8 + strspn(q + 8, " \t") + 1;
+			at = line;
+			name = xmalloc((size_t)(end - q) + 1);
+			for (n = 0; q < end && *q != '"'; q++) {
+				if (*q == '\n')
+					line++;
+				if (*q == '\\' && (q[1] == '\\' || q[1] == '"'))
+					name[n++] = *++q;
+				else if (*q != '\\')
+					name[n++] = *q;
+			}
+			name[n] = '\0';
+			full = xasprintf("%s/%s", incdir, name);
+			if ((sub = config_slurp(full, &sublen, why,
+			    sizeof(why))) == NULL && why[0] != '\0') {
+				diag_add(d, shown, at, "@include \"%s\": cannot "
+				    "read %s: %s", name, full, why);
+				rc = -1;
+			} else if (sub != NULL && depth < CONFIG_INCLUDE_DEPTH) {
+				shown_sub = diag_source_path(d, name);
+				if (config_includes_check(d, incdir, sub,
+				    sublen, shown_sub, depth + 1) == -1)
+					rc = -1;
+				free(shown_sub);
+			}
+			free(sub);
+			free(full);
+			free(name);
+			p = q < end ? q + 1 : q;
+			bol = false;
+			continue;
+		}
+		bol = false;
+		if (*p == '\n') {
+			line++;
+			bol = true;
+			p++;
+		} else if (*p == '"') {
+			/* A string, which may span lines. */
+			for (p++; p < end && *p != '"'; p++) {
+				if (*p == '\\' && p + 1 < end)
+					p++;
+				if (*p == '\n')
+					line++;
+			}
+			p = p < end ? p + 1 : p;
+		} else if (*p == '#' || (p[0] == '/' && p[1] == '/')) {
+			const char *nl = memchr(p, '\n', (size_t)(end - p));
+
+			p = nl != NULL ? nl : end;
+		} else if (p[0] == '/' && p[1] == '*') {
+			const char *e = memmem(p + 2, (size_t)(end - p) - 2,
+			    "*/", 2);
+
+			for (; p < (e != NULL ? e : end); p++)
+				if (*p == '\n')
+					line++;
+			p = e != NULL ? e + 2 : end;
+		} else
+			p++;
+	}
+	return rc;
+}
+
 int
 config_load(const char *path, struct config **cfg_r, struct diag *d)
 {
 	struct config		*cf;
 	struct config_ctx	 ctx;
-	FILE			*fp;
-	size_t			 before = d->d_count;
-	char			*dir;
+	size_t			 before = d->d_count, len;
+	char			*dir, *text = NULL, why[256];
 
 	*cfg_r = NULL;
 	cf = xcalloc(1, sizeof(*cf));
@@ -802,11 +945,14 @@ config_load(const char *path, struct config **cfg_r, struct diag *d)
 	config_init(&cf->cf_lc);
 
 	/* libconfig reports a missing file as a bare I/O error: say why. */
-	if ((fp = fopen(path, "r")) == NULL) {
-		diag_add(d, path, 0, "cannot open: %s", strerror(errno));
+	if ((text = config_slurp(path, &len, why, sizeof(why))) == NULL) {
+		if (why[0] != '\0')
+			diag_add(d, path, 0, "cannot read: %s", why);
+		else
+			diag_add(d, path, 0, "cannot open: %s",
+			    strerror(errno));
 		goto fail;
 	}
-	fclose(fp);
 	dir = xstrdup(path);
 	free(d->d_incdir);
 	free(d->d_main);
@@ -814,6 +960,10 @@ config_load(const char *path, struct config **cfg_r, struct diag *d)
 	d->d_main = xstrdup(path);
 	config_set_include_dir(&cf->cf_lc, d->d_incdir);
 	free(dir);
+	if (config_includes_check(d, d->d_incdir, text, len, path, 0) == -1)
+		goto fail;
+	free(text);
+	text = NULL;
 	if (config_read_file(&cf->cf_lc, path) == CONFIG_FALSE) {
 		char *file = diag_source_path(d,
 		    config_error_file(&cf->cf_lc) != NULL ?
@@ -836,6 +986,7 @@ config_load(const char *path, struct config **cfg_r, struct diag *d)
 	*cfg_r = cf;
 	return 0;
 fail:
+	free(text);
 	config_free(cf);
 	return -1;
 }

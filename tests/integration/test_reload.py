@@ -500,6 +500,16 @@ class InvalidReloadTests(DaemonTestCase):
         self.still_serving(d, c, b"syntax")
         self.valid_reload_works(d, c)
 
+    def test_include_of_a_directory(self):
+        # libconfig's scanner exits the process on a directory: the
+        # daemon must check first, and keep serving.
+        d, c = self.start()
+        text = "@include \"\"\n" + d.expand(self.base())
+        self.refused_reload(d, text, r"%s:1: @include \"\": cannot read "
+                            r".*: Is a directory" % re.escape(d.conf_path))
+        self.still_serving(d, c, b"include")
+        self.valid_reload_works(d, c)
+
     def test_unknown_handler(self):
         d, c = self.start()
         text = d.expand(self.base(listener_conf("bad",

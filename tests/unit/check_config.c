@@ -546,6 +546,54 @@ START_TEST(config_reports_a_missing_file)
 }
 END_TEST
 
+START_TEST(config_reports_what_libconfig_cannot_read)
+{
+	static const char nul[] = "# a\0b\n/* \0 */ s = \"\0\";\n"
+	    "// \0\n@include \"sub\"\n";
+	char	 path[256];
+	FILE	*fp;
+
+	/* libconfig's scanner would exit the process on a directory (and
+	 * block on a FIFO): each is a diagnostic at the @include. */
+	snprintf(path, sizeof(path), "%s/sub", config_dir);
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/fifo", config_dir);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	config_put("nested.inc", "# nested\n"
+	    "/* @include \"sub\" in a comment is no @include */\n"
+	    "  @include \"sub\"\n");
+	snprintf(path, sizeof(path), "%s", config_put("main.conf",
+	    "s = \"a string\n@include \\\"sub\\\" is no @include\";\n"
+	    "@include \"nested.inc\"\n"
+	    "@include \"fifo\"\n"
+	    "\t@include \"s\\ub\"\n"));
+	ck_assert_int_eq(config_load(path, &config_cf, &config_diag), -1);
+	ck_assert_uint_eq(config_diag.d_count, 3);
+	ck_assert_has(config_diag.d_msgs[0], "/nested.inc:3: @include \"sub\": "
+	    "cannot read ");
+	ck_assert_has(config_diag.d_msgs[0], "Is a directory");
+	ck_assert_has(config_diag.d_msgs[1], "/main.conf:4: @include "
+	    "\"fifo\": cannot read ");
+	ck_assert_has(config_diag.d_msgs[1], "not a regular file");
+	ck_assert_has(config_diag.d_msgs[2], "/main.conf:5: @include \"sub\"");
+	/* NUL bytes are characters to libconfig: the scan goes on. */
+	diag_fini(&config_diag);
+	snprintf(path, sizeof(path), "%s/nul.conf", config_dir);
+	ck_assert_ptr_nonnull(fp = fopen(path, "w"));
+	ck_assert_uint_eq(fwrite(nul, 1, sizeof(nul) - 1, fp), sizeof(nul) - 1);
+	ck_assert_int_eq(fclose(fp), 0);
+	ck_assert_int_eq(config_load(path, &config_cf, &config_diag), -1);
+	ck_assert_uint_eq(config_diag.d_count, 1);
+	ck_assert_has(config_diag.d_msgs[0], "/nul.conf:4: @include \"sub\"");
+	/* The configuration itself. */
+	diag_fini(&config_diag);
+	ck_assert_int_eq(config_load(config_dir, &config_cf, &config_diag),
+	    -1);
+	ck_assert_uint_eq(config_diag.d_count, 1);
+	ck_assert_has(config_diag.d_msgs[0], "cannot read: Is a directory");
+}
+END_TEST
+
 START_TEST(config_names_the_file_as_given)
 {
 	const char	*msg;
@@ -743,6 +791,7 @@ config_suite(void)
 	tcase_add_test(tc, config_include_is_relative_to_the_config_directory);
 	tcase_add_test(tc, config_reports_every_problem);
 	tcase_add_test(tc, config_reports_a_missing_file);
+	tcase_add_test(tc, config_reports_what_libconfig_cannot_read);
 	tcase_add_test(tc, config_names_the_file_as_given);
 	tcase_add_test(tc, config_refuses_a_non_absolute_handler_path);
 	suite_add_tcase(s, tc);
