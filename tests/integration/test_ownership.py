@@ -14,7 +14,7 @@ import threading
 import time
 import unittest
 
-from ssdtest import (IO_TIMEOUT, MAX_ITER, Deadline, DaemonTestCase, conf,
+from ssdtest import (IO_TIMEOUT, children_of, MAX_ITER, Deadline, DaemonTestCase, conf,
                      exchange, fixture_plugin, free_port, listener_conf,
                      model_conf, nothing_arrives, recv_until_eof, send_all,
                      wait_for)
@@ -150,6 +150,28 @@ class SlowReloadTests(DaemonTestCase):
         self.assertGreaterEqual(new.count("WATCHDOG=1") - pings0, 4,
                                 "watchdog pings during a 2.5 s init")
         self.assertEqual(d.echo_once("slow", b"new\n"), b"new\n")
+        self.assertStopsCleanly(d)
+
+    @needs_slow
+    def test_plugin_probe_holds_no_client_connection(self):
+        # The probe child (forked during a reload) kept a copy of every
+        # open connection: a client saw its EOF only when the probe ended.
+        d = self.daemon(conf(listener_conf("e", concurrency="thread")))
+        c = d.connect("e")
+        self.assertEqual(exchange(c, b"open\n"), b"open\n")
+        d.rewrite(conf(listener_conf("e", concurrency="thread"),
+                       slow_conf("slow", init_delay=3)))
+        mark = len(d.notify_lines())
+        d.signal(signal.SIGHUP)
+        wait_for(lambda: d.log_has(r"SIGHUP: reloading"), 5)
+        wait_for(lambda: children_of(d.pid), 5, what="the plugin probe")
+        t0 = time.monotonic()
+        c.shutdown(socket.SHUT_WR)
+        self.assertEqual(recv_until_eof(c), b"")
+        self.assertLess(time.monotonic() - t0, 1.0,
+                        "the connection stayed open behind the probe")
+        c.close()
+        d.wait_reloaded(mark)
         self.assertStopsCleanly(d)
 
     @needs_slow
