@@ -70,6 +70,9 @@ PLUGIN_SRCS	= $(wildcard handlers/examples/*.c)
 PLUGINS		= $(PLUGIN_SRCS:handlers/examples/%.c=$(B)/plugins/%.so)
 TEST_PLUGIN_SRCS = $(wildcard tests/plugins/*.c)
 TEST_PLUGINS	= $(TEST_PLUGIN_SRCS:tests/plugins/%.c=$(B)/tests/plugins/%.so)
+# Preloaded into the daemon by some tests (failing pthread_create...).
+TEST_PRELOADS	= $(patsubst tests/preload/%.c,$(B)/tests/preload/%.so, \
+		  $(wildcard tests/preload/*.c))
 UNIT_SRCS	= $(wildcard tests/unit/*.c tests/unit/fakes/*.c)
 UNIT_OBJS	= $(UNIT_SRCS:%.c=$(B)/%.o)
 GENERATED	= $(B)/man/sockserverd.8 $(B)/man/sockserverd.conf.5 \
@@ -171,7 +174,11 @@ check: $(CHECK_DEPS_OK) all unit integration
 unit: $(B)/tests/unit/check_sockserverd
 	$(B)/tests/unit/check_sockserverd
 
-integration: $(SSD) $(PLUGINS) $(TEST_PLUGINS) | $(CHECK_DEPS_OK)
+$(B)/tests/preload/%.so: tests/preload/%.c | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CC) $(STD) $(WARN) -O2 -fPIC -shared -o $@ $< -ldl
+
+integration: $(SSD) $(PLUGINS) $(TEST_PLUGINS) $(TEST_PRELOADS) | $(CHECK_DEPS_OK)
 	SSD_BIN=./$(SSD) SSD_TEST_PLUGINS=$(CURDIR)/$(B)/tests/plugins \
 	    python3 tests/integration/run.py
 
@@ -179,7 +186,7 @@ integration: $(SSD) $(PLUGINS) $(TEST_PLUGINS) | $(CHECK_DEPS_OK)
 # part of check: slow).  A test fails on any memcheck error or definite
 # leak, in the daemon or in a child it forks; waits are scaled for the
 # slowdown (tests/integration/ssdtest.py).  TESTS= selects tests.
-check-valgrind: $(SSD) $(PLUGINS) $(TEST_PLUGINS) | $(CHECK_DEPS_OK)
+check-valgrind: $(SSD) $(PLUGINS) $(TEST_PLUGINS) $(TEST_PRELOADS) | $(CHECK_DEPS_OK)
 	@test -z "$(SANITIZER)" || \
 	    { echo "check-valgrind: not with SANITIZER=$(SANITIZER)" >&2; exit 2; }
 	@command -v valgrind >/dev/null || \

@@ -55,7 +55,8 @@ struct eloop {
 	/* workers only: */
 	struct lwatch		 t_watch;
 	pthread_t		 t_thread;
-	bool			 t_accepting;	/* holds a gen reference */
+	bool			 t_accepting;	/* holds gen and socket refs */
+	struct lsock		*t_sock;	/* the socket it watches */
 	unsigned		 t_epoch;	/* of the socket watched */
 };
 
@@ -238,6 +239,21 @@ conc_event_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 /* Another thread asked: resume cut requests, accept again, or quit. */
+/* A worker stops accepting for good and drops its references (on its
+ * own thread, or after it was joined). */
+static void
+conc_event_worker_let_go(struct eloop *t)
+{
+	struct gen *g = t->t_watch.w_run->r_gen;
+
+	if (!t->t_accepting)
+		return;
+	listener_watch_stop(&t->t_watch);
+	t->t_accepting = false;
+	lsock_unref(t->t_sock);
+	gen_unref(g);		/* may be the last */
+}
+
 static void
 conc_event_kick_cb(struct ev_loop *loop, ev_async *w, int revents)
 {
@@ -252,21 +268,19 @@ conc_event_kick_cb(struct ev_loop *loop, ev_async *w, int revents)
 	}
 	if (t->t_watch.w_loop == NULL)
 		return;
+	if (atomic_load(&t->t_quit) ||
+	    atomic_load(&t->t_watch.w_run->r_closing)) {
+		conc_event_worker_let_go(t);
+		if (atomic_load(&t->t_quit))
+			ev_break(loop, EVBREAK_ALL);
+		return;
+	}
 	if (t->t_epoch != atomic_load(&t->t_watch.w_run->r_epoch)) {
 		t->t_epoch = atomic_load(&t->t_watch.w_run->r_epoch);
 		listener_watch_stop(&t->t_watch);
-		ev_io_set(&t->t_watch.w_io, t->t_watch.w_run->r_sock->k_fd,
-		    EV_READ);
+		ev_io_set(&t->t_watch.w_io, t->t_sock->k_fd, EV_READ);
 	}
-	if (!atomic_load(&t->t_watch.w_run->r_closing))
-		listener_watch_resume(&t->t_watch);
-	else if (t->t_accepting) {
-		listener_watch_stop(&t->t_watch);
-		t->t_accepting = false;
-		gen_unref(t->t_watch.w_run->r_gen);	/* may be the last */
-	}
-	if (atomic_load(&t->t_quit))
-		ev_break(loop, EVBREAK_ALL);
+	listener_watch_resume(&t->t_watch);
 }
 
 static int
@@ -384,10 +398,7 @@ conc_event_workers_stop(struct lrun *r)
 		}
 		/* Only when starting failed: a retired generation's
 		 * workers have all let go already. */
-		if (t->t_accepting) {
-			t->t_accepting = false;
-			gen_unref(r->r_gen);
-		}
+		conc_event_worker_let_go(t);
 		conc_event_eloop_fini(t);
 		ev_loop_destroy(t->t_loop);
 	}
@@ -413,7 +424,7 @@ conc_event_workers_start(struct lrun *r)
 		if (loop == NULL) {
 			log_errorx("listener=%s: cannot create event loop %zu",
 			    r->r_listener->l_name, i);
-			goto fail;
+			goto short_of_workers;
 		}
 		conc_event_eloop_init(t, loop);
 		/* A worker runs while its listener watcher is active. */
@@ -421,6 +432,8 @@ conc_event_workers_start(struct lrun *r)
 		listener_watch_init(&t->t_watch, r, loop);
 		listener_watch_resume(&t->t_watch);
 		gen_ref(r->r_gen);
+		lsock_ref(r->r_sock);
+		t->t_sock = r->r_sock;
 		t->t_accepting = true;
 		sigfillset(&all);
 		pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -429,14 +442,26 @@ conc_event_workers_start(struct lrun *r)
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		if (rc != 0) {
 			t->t_thread = 0;
+			conc_event_worker_let_go(t);
 			listener_watch_fini(&t->t_watch);
+			conc_event_eloop_fini(t);
+			ev_loop_destroy(loop);
+			t->t_loop = NULL;
 			log_errorx("listener=%s: cannot start worker %zu: %s",
 			    r->r_listener->l_name, i, strerror(rc));
-			goto fail;
+			goto short_of_workers;
 		}
 	}
 	return 0;
-fail:
+short_of_workers:
+	/* The workers already started may be serving requests: keep them
+	 * rather than tear their loops down under those. */
+	for (size_t i = 0; i < k->k_n; i++)
+		if (k->k_loops[i].t_thread != 0) {
+			log_warningx("listener=%s: serving with fewer workers "
+			    "than configured", r->r_listener->l_name);
+			return 0;
+		}
 	conc_event_workers_stop(r);
 	return -1;
 }

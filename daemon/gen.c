@@ -17,14 +17,20 @@
  *                      on the main thread, exactly once: models stopped
  *                      (threads joined), handlers' fini, plugins closed,
  *                      sockets unreferenced, config freed.
- *   struct lsock       a listening socket (listener.c), refcounted by
- *                      the gens whose listener it serves (k_refs, main
- *                      thread); the last lsock_unref closes it, so a
- *                      datagram reply always has its socket.  lsock_shut
- *                      stops listening when no current gen serves it.
- *   struct ssd_request holds a reference on its gen (and so on the
- *                      lrun and lsock it came from) until
- *                      server_request_done's work on the main thread.
+ *   struct lsock       a listening socket (listener.c), shared by the
+ *                      gens that keep it; refcounted (k_refs, atomic):
+ *                        +1 each lrun serving it, until listener_stop
+ *                        +1 each event-worker loop watching it
+ *                        +1 each request that came from it
+ *                      The last lsock_unref, any thread, closes it: a
+ *                      datagram reply always has its socket, and a
+ *                      socket no listener serves closes with its last
+ *                      request.  lsock_shut (main, when no current gen
+ *                      serves it) removes the unix file and lets go of
+ *                      a stream socket at once.
+ *   struct ssd_request holds a reference on its gen (and so on its
+ *                      lrun) and on its lsock until server_request_done's
+ *                      work on the main thread.
  *
  * Worker threads read only what a reference keeps alive and what is
  * immutable (the config) or atomic (counters, r_closing, s_stopping).
@@ -120,8 +126,6 @@ gen_retire(struct gen *g)
 		if (r->r_started)
 			r->r_ops->stop(r);
 		listener_watch_fini(&r->r_watch);
-		if (r->r_sock != NULL)
-			lsock_unref(r->r_sock);
 		hi[i] = r->r_hi;
 	}
 	if (g->g_prepared)

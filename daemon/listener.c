@@ -89,7 +89,7 @@ lsock_new(const struct listener *l, int fd)
 {
 	struct lsock *k = xcalloc(1, sizeof(*k));
 
-	k->k_refs = 1;
+	atomic_init(&k->k_refs, 1);
 	k->k_fd = fd;
 	k->k_family = l->l_family;
 	k->k_type = l->l_type;
@@ -342,7 +342,35 @@ fail:
 void
 lsock_ref(struct lsock *k)
 {
-	k->k_refs++;
+	SSD_ASSERT(atomic_fetch_add(&k->k_refs, 1) > 0);
+}
+
+/* A socket that holds no address and can send nothing to k's clients
+ * (another family), to take k's descriptor number. */
+static int
+lsock_placeholder(const struct lsock *k)
+{
+	return socket(k->k_family == AF_UNIX ? AF_INET : AF_UNIX,
+	    k->k_type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+}
+
+/* Puts a placeholder under k's descriptor number: k's socket is let go
+ * of (by us: a copy elsewhere stays), the number stays ours.  -1 (err). */
+static int
+lsock_swap_placeholder(struct lsock *k, char *err, size_t errlen)
+{
+	int fd;
+
+	if ((fd = lsock_placeholder(k)) == -1 ||
+	    dup3(fd, k->k_fd, O_CLOEXEC) == -1) {
+		snprintf(err, errlen, "cannot release %s: %s", k->k_local,
+		    strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
 }
 
 /* Removes the unix socket file if it is still the one we created. */
@@ -362,22 +390,26 @@ lsock_unlink(struct lsock *k)
 void
 lsock_shut(struct lsock *k)
 {
+	char err[256];
+
 	if (k->k_shut)
 		return;
 	k->k_shut = true;
 	lsock_unlink(k);
-	/* A listening TCP or unix stream socket stops listening: queued
-	 * and new clients are refused at once.  The number stays ours, so
-	 * no loop watching it can see another descriptor under it. */
-	if (k->k_type == SOCK_STREAM && k->k_fd != -1)
-		shutdown(k->k_fd, SHUT_RDWR);
+	/* Not shutdown(2): that would also stop the copy systemd keeps
+	 * for socket activation. */
+	if (k->k_type == SOCK_STREAM && k->k_fd != -1 &&
+	    lsock_swap_placeholder(k, err, sizeof(err)) == -1)
+		log_warningx("%s", err);
 }
 
 void
 lsock_unref(struct lsock *k)
 {
-	SSD_ASSERT(k->k_refs > 0);
-	if (--k->k_refs > 0)
+	unsigned was = atomic_fetch_sub(&k->k_refs, 1);
+
+	SSD_ASSERT(was > 0);
+	if (was > 1)
 		return;
 	lsock_unlink(k);
 	if (k->k_fd != -1)
@@ -389,7 +421,7 @@ lsock_unref(struct lsock *k)
 bool
 lsock_fits(const struct lsock *k, const struct listener *l)
 {
-	return k->k_family == l->l_family && k->k_type == l->l_type &&
+	return !k->k_dead && k->k_family == l->l_family && k->k_type == l->l_type &&
 	    k->k_addrlen == l->l_addrlen &&
 	    memcmp(&k->k_addr, &l->l_addr, k->k_addrlen) == 0;
 }
@@ -424,19 +456,11 @@ lsock_conflicts(const struct lsock *k, const struct listener *l)
 int
 lsock_release_address(struct lsock *k, char *err, size_t errlen)
 {
-	int fd;
-
-	/* An unbound socket takes the number over: the address is free,
-	 * and whoever still holds the number holds a harmless socket. */
-	fd = socket(k->k_family, k->k_type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd == -1 || dup3(fd, k->k_fd, O_CLOEXEC) == -1) {
-		snprintf(err, errlen, "cannot release %s: %s", k->k_local,
-		    strerror(errno));
-		if (fd != -1)
-			close(fd);
+	/* A placeholder takes the number over: the address is free, and
+	 * whoever still holds the number holds a socket that neither
+	 * accepts nor answers from another address. */
+	if (lsock_swap_placeholder(k, err, errlen) == -1)
 		return -1;
-	}
-	close(fd);
 	lsock_unlink(k);
 	return 0;
 }
@@ -762,6 +786,7 @@ listener_stop(struct lrun *r)
 		r->r_ops->close(r);
 	else
 		listener_watch_stop(&r->r_watch);
+	lsock_unref(r->r_sock);
 }
 
 void

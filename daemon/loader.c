@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <unistd.h>
 #include <stdlib.h>
@@ -73,10 +74,31 @@ struct plugin {
 	unsigned			 p_refs;
 };
 static LIST_HEAD(, plugin) loader_plugins = LIST_HEAD_INITIALIZER(loader_plugins);
-static unsigned long loader_generation;
+static atomic_ulong loader_generation;
 /* A reload prepares handlers on a thread of its own while the loop
  * releases a retired generation's: the list and counts under a lock. */
 static pthread_mutex_t loader_mtx = PTHREAD_MUTEX_INITIALIZER;
+
+/* A probe child is forked by the reload thread: the lock must not be
+ * held by the main thread (loader_close) at that moment. */
+static void
+loader_atfork_prepare(void)
+{
+	pthread_mutex_lock(&loader_mtx);
+}
+
+static void
+loader_atfork_release(void)
+{
+	pthread_mutex_unlock(&loader_mtx);
+}
+
+__attribute__((constructor)) static void
+loader_atfork_register(void)
+{
+	pthread_atfork(loader_atfork_prepare, loader_atfork_release,
+	    loader_atfork_release);
+}
 
 static const struct ssd_handler *
 loader_check(void *dl, const char *path, char *err, size_t errlen)
@@ -127,7 +149,8 @@ loader_dlopen_fresh(const char *path, char *err, size_t errlen)
 		free(abs);
 		return NULL;
 	}
-	snprintf(link, sizeof(link), "%s/%lu.so", dir, ++loader_generation);
+	snprintf(link, sizeof(link), "%s/%lu.so", dir,
+	    atomic_fetch_add(&loader_generation, 1) + 1);
 	if (symlink(abs, link) == -1)
 		snprintf(err, errlen, "%s: cannot load a new copy: %s", path,
 		    strerror(errno));
@@ -141,8 +164,48 @@ loader_dlopen_fresh(const char *path, char *err, size_t errlen)
 	return dl;
 }
 
+/* A plugin's last reference went while a load was in progress: closed
+ * by that load when it ends (see loader_close). */
+static LIST_HEAD(, plugin) loader_doomed = LIST_HEAD_INITIALIZER(loader_doomed);
+static unsigned loader_loading;		/* loads in progress */
+
+static void
+loader_unload(struct plugin *p)
+{
+	dlclose(p->p_dl);
+	free(p->p_path);
+	free(p);
+}
+
+/* Ends a load: closes what was doomed meanwhile.  Takes loader_mtx held,
+ * releases it. */
+static void
+loader_load_done(void)
+{
+	LIST_HEAD(, plugin)	 doomed;
+	struct plugin		*p;
+
+	LIST_INIT(&doomed);
+	if (--loader_loading == 0)
+		while ((p = LIST_FIRST(&loader_doomed)) != NULL) {
+			LIST_REMOVE(p, p_entry);
+			LIST_INSERT_HEAD(&doomed, p, p_entry);
+		}
+	pthread_mutex_unlock(&loader_mtx);
+	while ((p = LIST_FIRST(&doomed)) != NULL) {
+		LIST_REMOVE(p, p_entry);
+		loader_unload(p);
+	}
+}
+
+/*
+ * dlopen runs the plugin's constructors under the C library's loader
+ * lock, on the reload thread: the lists are locked around it, not during
+ * it, and the main thread never calls dlclose meanwhile (it would wait
+ * for that lock): the last close is left to the load in progress.
+ */
 static const struct ssd_handler *
-loader_dlopen_locked(const char *path, void **dl_r, char *err, size_t errlen)
+loader_dlopen(const char *path, void **dl_r, char *err, size_t errlen)
 {
 	const struct ssd_handler	*h;
 	struct plugin			*p;
@@ -155,54 +218,48 @@ loader_dlopen_locked(const char *path, void **dl_r, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return NULL;
 	}
+	pthread_mutex_lock(&loader_mtx);
 	LIST_FOREACH(p, &loader_plugins, p_entry) {
 		if (p->p_dev == st.st_dev && p->p_ino == st.st_ino &&
 		    p->p_size == st.st_size &&
 		    p->p_mtime.tv_sec == st.st_mtim.tv_sec &&
 		    p->p_mtime.tv_nsec == st.st_mtim.tv_nsec) {
 			p->p_refs++;
+			pthread_mutex_unlock(&loader_mtx);
 			*dl_r = p;
 			return p->p_h;
 		}
 		if (strcmp(p->p_path, path) == 0)
 			stale = true;
 	}
+	loader_loading++;
+	pthread_mutex_unlock(&loader_mtx);
 	dl = stale ? loader_dlopen_fresh(path, err, errlen) :
 	    dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	h = NULL;
 	if (dl == NULL) {
 		if (!stale) {
 			const char *e = dlerror();
 
 			snprintf(err, errlen, "%s", e != NULL ? e : path);
 		}
-		return NULL;
-	}
-	if ((h = loader_check(dl, path, err, errlen)) == NULL) {
+	} else if ((h = loader_check(dl, path, err, errlen)) == NULL)
 		dlclose(dl);
-		return NULL;
-	}
-	p = xcalloc(1, sizeof(*p));
-	p->p_path = xstrdup(path);
-	p->p_dev = st.st_dev;
-	p->p_ino = st.st_ino;
-	p->p_size = st.st_size;
-	p->p_mtime = st.st_mtim;
-	p->p_dl = dl;
-	p->p_h = h;
-	p->p_refs = 1;
-	LIST_INSERT_HEAD(&loader_plugins, p, p_entry);
-	*dl_r = p;
-	return h;
-}
-
-static const struct ssd_handler *
-loader_dlopen(const char *path, void **dl_r, char *err, size_t errlen)
-{
-	const struct ssd_handler *h;
-
 	pthread_mutex_lock(&loader_mtx);
-	h = loader_dlopen_locked(path, dl_r, err, errlen);
-	pthread_mutex_unlock(&loader_mtx);
+	if (h != NULL) {
+		p = xcalloc(1, sizeof(*p));
+		p->p_path = xstrdup(path);
+		p->p_dev = st.st_dev;
+		p->p_ino = st.st_ino;
+		p->p_size = st.st_size;
+		p->p_mtime = st.st_mtim;
+		p->p_dl = dl;
+		p->p_h = h;
+		p->p_refs = 1;
+		LIST_INSERT_HEAD(&loader_plugins, p, p_entry);
+		*dl_r = p;
+	}
+	loader_load_done();
 	return h;
 }
 
@@ -324,10 +381,13 @@ loader_close(void *dl)
 		return;
 	}
 	LIST_REMOVE(p, p_entry);
+	if (loader_loading > 0) {
+		LIST_INSERT_HEAD(&loader_doomed, p, p_entry);
+		pthread_mutex_unlock(&loader_mtx);
+		return;
+	}
 	pthread_mutex_unlock(&loader_mtx);
-	dlclose(p->p_dl);
-	free(p->p_path);
-	free(p);
+	loader_unload(p);
 }
 
 bool

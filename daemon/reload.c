@@ -76,7 +76,8 @@ reload_match(struct gen *old, struct gen *g, const struct listener *nl)
 	return NULL;
 }
 
-/* The old socket, kept by no new listener, that holds nl's address. */
+/* The old socket, kept by no new listener, that holds nl's address
+ * and can let go of it. */
 static struct lsock *
 reload_holder(struct gen *old, struct gen *g, const struct listener *nl)
 {
@@ -84,10 +85,19 @@ reload_holder(struct gen *old, struct gen *g, const struct listener *nl)
 		struct lsock	*k = old->g_runs[i].r_sock;
 		bool		 kept = false;
 
+		/* A fork child answering a datagram holds the socket too:
+		 * the address would not come free. */
+		if (k != NULL && k->k_type == SOCK_DGRAM &&
+		    old->g_runs[i].r_listener->l_model == CONC_FORK &&
+		    atomic_load(&k->k_active) > 0)
+			continue;
 		for (size_t j = 0; j < g->g_nruns; j++)
 			if (g->g_runs[j].r_sock == k)
 				kept = true;
-		if (k != NULL && !kept && !k->k_shut && lsock_conflicts(k, nl))
+		/* A socket systemd passed keeps its address in systemd's
+		 * copy: it cannot be rebound, only restarted. */
+		if (k != NULL && !kept && !k->k_shut && !k->k_dead &&
+		    k->k_inherited[0] == '\0' && lsock_conflicts(k, nl))
 			return k;
 	}
 	return NULL;
@@ -98,6 +108,39 @@ reload_error(const struct listener *l, const char *msg)
 {
 	log_errorx("%s:%d: listener %s: %s", l->l_config->cf_path,
 	    config_setting_source_line(l->l_setting), l->l_name, msg);
+}
+
+/* true if k is a socket of old's */
+static bool
+reload_is_old(const struct gen *old, const struct lsock *k)
+{
+	for (size_t i = 0; i < old->g_nruns; i++)
+		if (old->g_runs[i].r_sock == k)
+			return true;
+	return false;
+}
+
+/* Gives released socket k of old its address back after a failed
+ * rebind; if even that fails, its listeners stop (logged) and no later
+ * reload keeps the socket. */
+static void
+reload_restore(struct gen *old, struct lsock *k)
+{
+	char err[512];
+
+	k->k_shut = false;
+	if (lsock_restore_address(k, err, sizeof(err)) == 0) {
+		for (size_t j = 0; j < old->g_nruns; j++)
+			if (old->g_runs[j].r_sock == k)
+				listener_refresh(&old->g_runs[j]);
+		return;
+	}
+	log_errorx("%s cannot be bound again: %s; its listener is not "
+	    "serving until a reload binds it", k->k_local, err);
+	k->k_shut = k->k_dead = true;
+	for (size_t j = 0; j < old->g_nruns; j++)
+		if (old->g_runs[j].r_sock == k)
+			listener_stop(&old->g_runs[j]);
 }
 
 /* Gives every listener of g its socket; 0 or -1 (logged). */
@@ -173,19 +216,16 @@ reload_bind(struct gen *old, struct gen *g)
 			}
 	rc = 0;
 done:
-	if (rc == -1)
-		for (size_t i = 0; i < nreleased; i++) {
-			released[i]->k_shut = false;
-			if (lsock_restore_address(released[i], err,
-			    sizeof(err)) == -1) {
-				log_errorx("%s: cannot be bound again: %s; "
-				    "not serving", released[i]->k_local, err);
-				continue;
-			}
-			for (size_t j = 0; j < old->g_nruns; j++)
-				if (old->g_runs[j].r_sock == released[i])
-					listener_refresh(&old->g_runs[j]);
-		}
+	if (rc == -1 && nreleased > 0) {
+		/* The new sockets go first: one may hold an address that an
+		 * old one needs back. */
+		for (size_t i = 0; i < g->g_nruns; i++)
+			if (g->g_runs[i].r_sock != NULL && !reload_is_old(old,
+			    g->g_runs[i].r_sock))
+				listener_stop(&g->g_runs[i]);
+		for (size_t i = 0; i < nreleased; i++)
+			reload_restore(old, released[i]);
+	}
 	free(held);
 	free(released);
 	return rc;

@@ -39,6 +39,7 @@ request_new(struct lrun *r, const struct sockaddr *sa, socklen_t len)
 	const struct listener	*l = r->r_listener;
 
 	rq->rq_run = r;
+	rq->rq_sock = r->r_sock;	/* the reference server_reserve took */
 	rq->rq_listener = l;
 	rq->rq_stats = r->r_stats != NULL ? r->r_stats : &request_nostats;
 	rq->rq_type = l->l_type;
@@ -73,7 +74,7 @@ request_new_dgram(struct lrun *r, const void *data, size_t n,
 	struct ssd_request *rq = request_new(r, sa, len);
 
 	/* The socket stays open while rq holds its generation. */
-	rq->rq_fd = r->r_sock->k_fd;
+	rq->rq_fd = rq->rq_sock->k_fd;
 	rq->rq_buf = xmalloc(n);
 	memcpy(rq->rq_buf, data, n);
 	rq->rq_len = n;
@@ -145,7 +146,7 @@ request_proxied(struct ssd_request *rq)
 		return false;
 	}
 	if (l->l_max_per_source > 0) {
-		if (!source_take(rq->rq_run->r_sock->k_sources, sa,
+		if (!source_take(rq->rq_sock->k_sources, sa,
 		    l->l_max_per_source)) {
 			request_refuse(rq, &rq->rq_stats->s_refused_per_source,
 			    "refused: max_per_source reached");

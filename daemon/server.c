@@ -77,6 +77,7 @@ server_reserve(struct lrun *r)
 		return false;
 	}
 	gen_ref(r->r_gen);
+	lsock_ref(r->r_sock);
 	/* Counted first, then checked: server_stop sets s_stopping, then
 	 * reads s_nactive; so one of the two sees the other. */
 	if (atomic_load(&server.s_stopping) ||
@@ -95,6 +96,7 @@ server_unreserve(struct lrun *r)
 	if (atomic_fetch_sub(&server.s_nactive, 1) == 1 &&
 	    atomic_load(&server.s_stopping))
 		ev_async_send(server.s_loop, &server.s_done_async);
+	lsock_unref(r->r_sock);		/* the caller still holds one */
 	gen_unref(r->r_gen);
 }
 
@@ -143,10 +145,11 @@ server_request_finish(struct ssd_request *rq)
 
 	stats_request_end(r->r_stats, ev_time() - rq->rq_started);
 	if (rq->rq_source_counted)
-		source_put(r->r_sock->k_sources,
+		source_put(rq->rq_sock->k_sources,
 		    (struct sockaddr *)&rq->rq_peer);
-	atomic_fetch_sub(&r->r_sock->k_active, 1);
+	atomic_fetch_sub(&rq->rq_sock->k_active, 1);
 	atomic_fetch_sub(&server.s_nactive, 1);
+	lsock_unref(rq->rq_sock);
 	request_free(rq);
 	if (server.s_stopping) {
 		gen_unref(g);
@@ -240,7 +243,6 @@ server_drain_cb(struct ev_loop *loop, ev_timer *w, int revents)
 static void
 server_let_go(struct gen *old, const struct gen *g)
 {
-	gen_stop_accepting(old);
 	for (size_t i = 0; i < old->g_nruns; i++) {
 		struct lsock	*k = old->g_runs[i].r_sock;
 		bool		 kept = false;
@@ -248,9 +250,11 @@ server_let_go(struct gen *old, const struct gen *g)
 		for (size_t j = 0; g != NULL && j < g->g_nruns; j++)
 			if (g->g_runs[j].r_sock == k)
 				kept = true;
-		if (k != NULL && !kept)
+		if (k != NULL && !kept && !atomic_load(
+		    &old->g_runs[i].r_closing))
 			lsock_shut(k);
 	}
+	gen_stop_accepting(old);	/* drops old's socket references */
 }
 
 static void
@@ -466,16 +470,29 @@ server_swap(struct gen *g)
 	gen_unref(old);
 }
 
+static void
+server_abort_timeout_cb(int revents, void *arg)
+{
+	(void)revents;
+	*(bool *)arg = true;
+}
+
 void
 server_abort(void)
 {
-	struct gen *g = server.s_gen;
+	struct gen	*g = server.s_gen;
+	bool		 late = false;
 
 	if (g == NULL)
 		return;
 	server_let_go(g, NULL);
 	server.s_gen = NULL;
 	gen_unref(g);
+	/* Event workers let go on their own threads, and the loop retires
+	 * the generation then: run it until that happened (or 5 s). */
+	ev_once(server.s_loop, -1, 0, 5.0, server_abort_timeout_cb, &late);
+	while (!TAILQ_EMPTY(&server.s_gens) && !late)
+		ev_run(server.s_loop, EVRUN_ONCE);
 }
 
 int

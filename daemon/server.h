@@ -66,20 +66,22 @@ void	conc_event_fini(void);
 
 /*
  * A listening socket (listener.c), shared by every generation whose
- * listener has the same family, type and address.  Counted references:
- * one per generation that uses it (dropped when that generation is
- * retired, after its loops are joined).  The descriptor is closed and the
- * object freed by the last lsock_unref, on the main thread: a datagram
- * reply always leaves by the socket its datagram came in on.
+ * listener has the same family, type and address.  Counted references
+ * (see gen.c): each listener run that serves it, until it stops
+ * accepting; each event-worker loop watching it; each request that came
+ * from it.  The last lsock_unref, on any thread, closes the descriptor
+ * and frees the object: a datagram reply always leaves by the socket its
+ * datagram came in on.
  */
 struct lsock {
-	unsigned		 k_refs;	/* main thread only */
+	atomic_uint		 k_refs;
 	int			 k_fd;
 	int			 k_family, k_type;
 	struct sockaddr_storage	 k_addr;	/* the configured address */
 	socklen_t		 k_addrlen;
 	bool			 k_v6only, k_reuse_port;
 	bool			 k_shut;	/* served by no generation now */
+	bool			 k_dead;	/* lost its address: never kept */
 	bool			 k_unlink;	/* unix path we created */
 	dev_t			 k_dev;
 	ino_t			 k_ino;
@@ -98,7 +100,7 @@ struct lrun {
 	struct gen		*r_gen;
 	const struct listener	*r_listener;	/* settings, immutable */
 	struct hinst		 r_hi;		/* handler instance */
-	struct lsock		*r_sock;	/* a reference */
+	struct lsock		*r_sock;	/* a reference until r_closing */
 	struct lstats		*r_stats;
 	const struct conc_ops	*r_ops;
 	void			*r_conc;	/* the model's state */
@@ -147,6 +149,7 @@ void	gen_reap(void);
 struct ssd_request {
 	const struct listener	*rq_listener;	/* = rq_run->r_listener */
 	struct lrun		*rq_run;	/* holds a ref on its gen */
+	struct lsock		*rq_sock;	/* and on its socket */
 	int			 rq_fd;		/* connection, or listener's */
 	int			 rq_type;
 	struct sockaddr_storage	 rq_peer;
@@ -222,12 +225,15 @@ void	request_cut(struct ssd_request *);
  */
 struct lsock *lsock_open(const struct listener *l, bool *in_use_r,
 	    char *err, size_t errlen);
+/* One more reference; the caller holds one.  Any thread. */
 void	lsock_ref(struct lsock *);
-/* Drops a reference (main thread); the last closes and frees. */
+/* Drops a reference, any thread; the last closes and frees. */
 void	lsock_unref(struct lsock *);
-/* No generation serves k any more: a stream socket stops listening at
- * once (clients are refused, not queued), the unix socket file we made
- * is removed.  The descriptor stays until the last reference. */
+/* No generation serves k any more (main thread): the unix socket file
+ * we made is removed; a stream socket lets go of its listening socket at
+ * once (our clients are refused, not queued; a copy that systemd holds
+ * keeps listening) and keeps its descriptor's number.  A datagram
+ * socket stays bound while its requests may still answer. */
 void	lsock_shut(struct lsock *);
 /* true if k can serve l unchanged (same family, type, address) */
 bool	lsock_fits(const struct lsock *k, const struct listener *l);
@@ -247,7 +253,8 @@ void	listener_inherited_release(void);
 /* Starts accepting on the main loop (or the model's loops). */
 void	listener_start(struct lrun *);
 void	listener_resume(struct lrun *);
-/* Stops accepting on every loop that watches r's socket. */
+/* Stops accepting on every loop that watches r's socket, and drops r's
+ * reference on it (main thread; once). */
 void	listener_stop(struct lrun *);
 /* Every loop that watches r's socket registers it again: another socket
  * took its descriptor's number (lsock_restore_address). */

@@ -10,11 +10,12 @@ import os
 import re
 import signal
 import socket
+import subprocess
 import threading
 import time
 import unittest
 
-from ssdtest import (IO_TIMEOUT, children_of, MAX_ITER, Deadline, DaemonTestCase, conf,
+from ssdtest import (HAVE_127_0_0_2, IO_TIMEOUT, children_of, MAX_ITER, Deadline, DaemonTestCase, conf,
                      exchange, fixture_plugin, free_port, listener_conf,
                      model_conf, nothing_arrives, recv_until_eof, send_all,
                      wait_for)
@@ -251,6 +252,164 @@ class RebindTests(DaemonTestCase):
         s = socket.create_connection(("127.0.0.1", port), IO_TIMEOUT)
         self.addCleanup(s.close)
         self.assertTrue(recv_until_eof(s).endswith(b"\r\n"))
+        self.assertStopsCleanly(d)
+
+
+def preload_env(name, **extra):
+    """Environment that preloads tests/preload/NAME.so into the daemon
+    (after the sanitizer runtime, which must come first), or None."""
+    t = os.environ.get("SSD_TEST_PLUGINS")
+    if not t:
+        return None
+    so = os.path.normpath(os.path.join(t, "..", "preload", name + ".so"))
+    if not os.path.exists(so):
+        return None
+    binp = os.environ.get("SSD_BIN", "")
+    for san, lib in (("/san-address", "libasan.so"),
+                     ("/san-thread", "libtsan.so")):
+        if san in binp:
+            rt = subprocess.run(["gcc", "-print-file-name=" + lib],
+                                capture_output=True, text=True).stdout
+            so = rt.strip() + " " + so
+    env = {"LD_PRELOAD": so}
+    env.update(extra)
+    return env
+
+
+class ReviewFixTests(DaemonTestCase):
+    """Defects a review of the ownership model found."""
+
+    @unittest.skipUnless(HAVE_127_0_0_2, "127.0.0.2 is not usable here")
+    def test_failed_reload_with_two_rebinds_restores_both(self):
+        # The first old socket could not get its address back: the new
+        # socket of the failed reload still held it.
+        p1, p2 = free_port(), free_port()
+        blocker = socket.socket()
+        self.addCleanup(blocker.close)
+        blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        blocker.bind(("127.0.0.2", p2))
+        blocker.listen(1)
+        old = conf(listener_conf("a", port=p1), listener_conf("b", port=p2))
+        d = self.daemon(old)
+        lines = d.reload(conf(listener_conf("a", address="*", port=p1),
+                              listener_conf("b", address="*", port=p2)))
+        self.assertTrue(any("reload failed" in ln for ln in lines), lines)
+        for port in (p1, p2):
+            s = socket.create_connection(("127.0.0.1", port), IO_TIMEOUT)
+            self.assertEqual(exchange(s, b"back\n"), b"back\n")
+            s.close()
+        self.assertFalse(d.log_has(r"cannot be bound again"))
+        self.assertIn("STATUS=reloaded: serving 2 listeners",
+                      d.reload(old))
+        self.assertEqual(d.echo_once("a", b"a\n"), b"a\n")
+        self.assertStopsCleanly(d)
+
+    def test_stop_leaves_systemds_copy_of_the_socket_listening(self):
+        # lsock_shut did shutdown(2) on the socket systemd shares: the
+        # next instance inherited a socket that refused every client.
+        for how in ("stop", "reload"):
+            sd = socket.socket()
+            self.addCleanup(sd.close)
+            sd.bind(("127.0.0.1", 0))
+            sd.listen(16)
+            port = sd.getsockname()[1]
+            d = self.daemon(conf(listener_conf("act", port=port),
+                                 listener_conf("other")), start=False,
+                            listen_fds=[sd], pid_env=("LISTEN_PID",),
+                            env={"LISTEN_FDS": "1",
+                                 "LISTEN_FDNAMES": "act"})
+            d.start()
+            self.assertEqual(d.echo_once("act", b"hi\n"), b"hi\n")
+            if how == "stop":
+                self.assertStopsCleanly(d)
+            else:
+                d.reload(conf(listener_conf("other")))
+            self.assertEqual(sd.getsockopt(socket.SOL_SOCKET,
+                                           socket.SO_ACCEPTCONN), 1, how)
+            c = socket.create_connection(("127.0.0.1", port), IO_TIMEOUT)
+            c.close()
+            if how == "reload":
+                self.assertStopsCleanly(d)
+
+    def test_worker_that_cannot_start_leaves_the_others_serving(self):
+        # The started worker's loop was destroyed under its request: a
+        # use after free, and a crash at the drain cut.
+        env = preload_env("failpthread", FAIL_PTHREAD_N="3",
+                          FAIL_DELAY_MS="500")
+        if env is None:
+            self.skipTest("the preload fixtures are not built")
+        p = free_port()
+        base = [listener_conf("e", concurrency="event")]
+        d = self.daemon(conf(*base, globals_="shutdown_timeout = 1.0;"),
+                        env=env)
+        held = []
+        stop = threading.Event()
+
+        def hammer():
+            dl = Deadline(IO_TIMEOUT)
+            while not stop.is_set() and not dl.expired():
+                try:
+                    s = socket.create_connection(("127.0.0.1", p), 1)
+                    s.sendall(b"early\n")
+                    held.append(s)
+                    return
+                except OSError:
+                    stop.wait(0.002)
+        t = threading.Thread(target=hammer)
+        t.start()
+        try:
+            lines = d.reload(conf(*(base + [listener_conf(
+                "w", port=p, concurrency="event", extra="workers = 2;")]),
+                globals_="shutdown_timeout = 1.0;"))
+        finally:
+            stop.set()
+            t.join(IO_TIMEOUT)
+        self.assertIn("STATUS=reloaded: serving 2 listeners", lines,
+                      d.log())
+        d.wait_log(r"listener=w: serving with fewer workers")
+        if held:
+            held[0].settimeout(IO_TIMEOUT)
+            self.assertEqual(held[0].recv(64), b"early\n")
+            held[0].close()
+        self.assertEqual(d.echo_once("w", b"later\n"), b"later\n")
+        self.assertStopsCleanly(d)
+
+    def test_fork_dgram_with_a_request_in_flight_is_not_rebound(self):
+        # Its child holds the socket: the address never came free, the
+        # restore failed too, and the listener was dead (and the loop
+        # spun on the stale descriptor).
+        port = free_port()
+        old = slow_conf("u", delay=1.5, port=port, type="dgram",
+                        concurrency="fork", extra="reuse_address = false;")
+        d = self.daemon(conf(old))
+        c = d.dgram("u")
+        c.send(b"slow\n")
+        wait_for(lambda: d.log_has(r"listener=u peer=\S+: start"), 5)
+        lines = d.reload(conf(slow_conf("u", address="*", port=port,
+                                        type="dgram", concurrency="fork",
+                                        extra="reuse_address = false;")))
+        self.assertTrue(any("reload failed" in ln for ln in lines), lines)
+        c.settimeout(IO_TIMEOUT)
+        self.assertEqual(c.recv(64), b"slow\n")
+        c.send(b"later\n")
+        self.assertEqual(c.recv(64), b"later\n")
+        self.assertStopsCleanly(d)
+
+    def test_failed_reload_leaves_kept_sockets_unchanged(self):
+        blocker = socket.socket()
+        self.addCleanup(blocker.close)
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen(1)
+        u = listener_conf("u", address="@DIR@/u.sock")
+        d = self.daemon(conf(u))
+        mode = os.stat(d.path("u.sock")).st_mode & 0o777
+        # Fails binding, after the kept socket was matched.
+        lines = d.reload(conf(listener_conf(
+            "u", address="@DIR@/u.sock", extra='unix_mode = "0600";'),
+            listener_conf("taken", port=blocker.getsockname()[1],
+                          extra="reuse_address = false;")))
+        self.assertTrue(any("reload failed" in ln for ln in lines), lines)
+        self.assertEqual(os.stat(d.path("u.sock")).st_mode & 0o777, mode)
         self.assertStopsCleanly(d)
 
 
