@@ -185,7 +185,9 @@ request_run(struct ssd_request *rq)
 		ssd_log(rq, LOG_DEBUG, "the client went away (reset)");
 	else if (rc < 0) {
 		stats_add(&rq->rq_stats->s_errors, 1);
-		ssd_log(rq, LOG_ERR, "handler %s failed (%d)", h->name, rc);
+		/* A handler that said why at error is not logged twice. */
+		ssd_log(rq, rq->rq_error_logged ? LOG_DEBUG : LOG_ERR,
+		    "handler %s failed (%d)", h->name, rc);
 	}
 	else
 		ssd_log(rq, LOG_DEBUG, "done");
@@ -775,6 +777,8 @@ ssd_log(const struct ssd_request *rq, int level, const char *fmt, ...)
 	va_list	 ap;
 	char	 msg[1024];
 
+	if (level <= LOG_ERR)	/* only ever the request's own thread */
+		((struct ssd_request *)(uintptr_t)rq)->rq_error_logged = true;
 	if (!log_is_enabled(level))
 		return;
 	va_start(ap, fmt);

@@ -163,6 +163,7 @@ struct ssd_request {
 	bool			 rq_drained;	/* last read was short */
 	bool			 rq_blocking;	/* blocking socket, SO_*TIMEO */
 	bool			 rq_source_counted;	/* max_per_source */
+	bool			 rq_error_logged;	/* ssd_log at error */
 	/* stream: buffered input of ssd_readline; dgram: the datagram */
 	char			*rq_buf;
 	size_t			 rq_off, rq_len, rq_cap;

@@ -11,7 +11,8 @@ import stat
 import sys
 import time
 
-from ssdtest import (DaemonTestCase, children_of, conf, model_conf,
+from ssdtest import (DaemonTestCase, children_of, conf, listener_conf,
+                     model_conf,
                      recv_until_eof, run_binary, send_all, wait_for)
 
 SCRIPT = """#!/bin/sh
@@ -85,6 +86,19 @@ class ExecTests(DaemonTestCase):
         s.close()
         self.assertEqual(out.split(), ["0", "1", "2"], out)
         self.no_zombies(d)
+
+    def test_a_failure_exec_explains_is_logged_once(self):
+        # exec said why at error, then the generic "handler exec failed"
+        # followed: two error lines for one failure (issue 9, 15).
+        d = self.daemon(conf(listener_conf(
+            "u", handler="exec", type="dgram",
+            extra='options = { program = "/bin/cat"; };')))
+        c = d.dgram("u")
+        c.send(b"x\n")
+        d.wait_log(r"listener=u peer=\S+: exec serves stream listeners")
+        self.assertStopsCleanly(d)
+        errors = [ln for ln in d.log().splitlines() if ": error: " in ln]
+        self.assertEqual(len(errors), 1, errors)
 
     def test_only_stdio_sync(self):
         self.check_only_stdio("sync")
