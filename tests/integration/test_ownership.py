@@ -7,7 +7,6 @@ ping; changed sockets rebound (and rolled back when the bind fails);
 log_level taken on reload; fork children beside busy threads."""
 
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -15,11 +14,10 @@ import threading
 import time
 import unittest
 
-from ssdtest import (HAVE_127_0_0_2, IO_TIMEOUT, children_of, MAX_ITER, Deadline, DaemonTestCase, conf,
-                     exchange, fixture_plugin, free_port, listener_conf,
-                     model_conf, nothing_arrives, recv_until_eof, send_all,
-                     skip_under_valgrind,
-                     wait_for)
+from ssdtest import (children_of, conf, DaemonTestCase, Deadline, exchange,
+                     fixture_plugin, free_port, HAVE_127_0_0_2, IO_TIMEOUT,
+                     listener_conf, model_conf, nothing_arrives,
+                     recv_until_eof, skip_under_valgrind, wait_for)
 
 
 def threads_of(pid):
