@@ -17,7 +17,7 @@ import unittest
 from ssdtest import (children_of, conf, DaemonTestCase, Deadline, exchange,
                      fixture_plugin, free_port, HAVE_127_0_0_2, IO_TIMEOUT,
                      listener_conf, model_conf, nothing_arrives,
-                     recv_until_eof, skip_under_valgrind, wait_for)
+                     recv_until_eof, VALGRIND, wait_for)
 
 
 def threads_of(pid):
@@ -430,14 +430,12 @@ class LoggingReloadTests(DaemonTestCase):
 
 
 class ForkBesideThreadsTests(DaemonTestCase):
-    # SSD_FORKS overrides the count (e.g. a smaller one under valgrind).
-    # 2,000 in a sanitizer build (slower forks; a test has 120 s).
-    FORKS = int(os.environ.get("SSD_FORKS", "2000" if "/san-" in
-                               os.environ.get("SSD_BIN", "") else "10000"))
+    # 2,000 in a sanitizer build, 300 under valgrind (slower forks; a
+    # test has 120 s); SSD_FORKS overrides.
+    FORKS = int(os.environ.get("SSD_FORKS", "300" if VALGRIND else "2000"
+                               if "/san-" in os.environ.get("SSD_BIN", "")
+                               else "10000"))
 
-    @skip_under_valgrind("a fork child copies the other threads' buffers "
-                         "in flight, which memcheck reports as lost in the "
-                         "child; and 10,000 forks take too long there")
     def test_forked_requests_beside_a_busy_thread_listener(self):
         # Defect 13: a fork child could hang on a lock another thread
         # held at the fork (the counters' lock: both listeners render
