@@ -70,13 +70,7 @@ conc_fork_child_main(struct ssd_request *rq, pid_t parent)
 	}
 	if (keep != STDERR_FILENO + 1)
 		keep = STDERR_FILENO;	/* the daemon's stdio was closed */
-	if (close_range((unsigned)keep + 1, ~0U, 0) == -1) {
-		/* Kernels before 5.9: the long way. */
-		long max = sysconf(_SC_OPEN_MAX);
-
-		for (int fd = keep + 1; fd < (max > 0 ? max : 65536); fd++)
-			close(fd);
-	}
+	priv_closefrom(keep + 1);
 	rq->rq_fd = keep;
 	request_set_blocking(rq);
 	request_run(rq);

@@ -113,7 +113,8 @@ struct cidr {
 	uint8_t	c_addr[16];		/* masked network address */
 	int	c_bits;
 };
-/* Parses "10.0.0.0/8", "::1/128" or a bare address. 0 ok, -1 invalid. */
+/* Parses "10.0.0.0/8", "::1/128" or a bare address; a v4-mapped IPv6
+ * rule of prefix >= 96 becomes the IPv4 rule it maps.  0 ok, -1 invalid. */
 int	acl_parse(const char *, struct cidr *);
 /* true if sa (v4-mapped v6 treated as v4) lies in any of the n cidrs */
 bool	acl_match(const struct cidr *, size_t n, const struct sockaddr *);
@@ -284,6 +285,8 @@ void	handler_release(const struct config *, struct hinst *);
  * daemon, a descriptor to pass to priv_daemonize_done once started; the
  * original process exits 0 then, or 1 if the daemon dies first. */
 int	priv_daemonize(char *err, size_t errlen);
+/* Closes every descriptor from lowfd up (in a child, before it runs). */
+void	priv_closefrom(int lowfd);
 void	priv_daemonize_done(int fd);
 int	priv_pidfile_write(const char *path, char *err, size_t errlen);
 /* removes path if it still holds our pid */

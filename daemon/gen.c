@@ -96,11 +96,13 @@ gen_ref(struct gen *g)
 	SSD_ASSERT(atomic_fetch_add(&g->g_refs, 1) > 0);
 }
 
-struct lrun *
-gen_run(struct gen *g, const struct listener *l)
+bool
+gen_uses(const struct gen *g, const struct lsock *k)
 {
-	SSD_ASSERT(l->l_config == g->g_cfg);
-	return &g->g_runs[l->l_index];
+	for (size_t i = 0; g != NULL && i < g->g_nruns; i++)
+		if (g->g_runs[i].r_sock == k)
+			return true;
+	return false;
 }
 
 void

@@ -41,18 +41,6 @@ ssd_option_error(const config_setting_t *s, const char *fmt, ...)
 /* Seconds a plugin may take to load and initialise in the probe. */
 #define HANDLER_PROBE_TIMEOUT	10
 
-/* Closes every descriptor from lowfd up (a probe child). */
-static void
-handler_close_from(int lowfd)
-{
-	if (close_range((unsigned)lowfd, ~0U, 0) == -1) {
-		long max = sysconf(_SC_OPEN_MAX);
-
-		for (int fd = lowfd; fd < (max > 0 ? max : 65536); fd++)
-			close(fd);
-	}
-}
-
 /* Child: load, init and fini l's plugin; report to fd; exit. */
 static void __attribute__((noreturn))
 handler_probe_child(const struct listener *l, const struct diag *pd, int fd)
@@ -77,7 +65,7 @@ handler_probe_child(const struct listener *l, const struct diag *pd, int fd)
 			_exit(2);
 		fd = STDERR_FILENO + 1;
 	}
-	handler_close_from(fd + 1);
+	priv_closefrom(fd + 1);
 	alarm(HANDLER_PROBE_TIMEOUT);
 	diag_init(&d);
 	d.d_incdir = pd->d_incdir != NULL ? xstrdup(pd->d_incdir) : NULL;

@@ -191,3 +191,15 @@ priv_drop(const char *user, const char *group, char *err, size_t errlen)
 		log_warningx("running handlers as root: \"user\" is root");
 	return 0;
 }
+
+void
+priv_closefrom(int lowfd)
+{
+	if (close_range((unsigned)lowfd, ~0U, 0) == -1) {
+		/* Kernels before 5.9: the long way. */
+		long max = sysconf(_SC_OPEN_MAX);
+
+		for (int fd = lowfd; fd < (max > 0 ? max : 65536); fd++)
+			close(fd);
+	}
+}

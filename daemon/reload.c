@@ -59,17 +59,11 @@ reload_match(struct gen *old, struct gen *g, const struct listener *nl)
 		if (pass == 1 && nl->l_family != AF_UNIX && nl->l_port == 0)
 			break;
 		for (size_t i = 0; i < old->g_nruns; i++) {
-			struct lrun	*o = &old->g_runs[i];
-			bool		 taken = false;
+			struct lrun *o = &old->g_runs[i];
 
-			if (o->r_sock == NULL || !lsock_fits(o->r_sock, nl) ||
-			    (pass == 0 && strcmp(o->r_listener->l_name,
-			    nl->l_name) != 0))
-				continue;
-			for (size_t j = 0; j < g->g_nruns; j++)
-				if (g->g_runs[j].r_sock == o->r_sock)
-					taken = true;
-			if (!taken)
+			if (o->r_sock != NULL && lsock_fits(o->r_sock, nl) &&
+			    (pass == 1 || strcmp(o->r_listener->l_name,
+			    nl->l_name) == 0) && !gen_uses(g, o->r_sock))
 				return o->r_sock;
 		}
 	}
@@ -82,23 +76,19 @@ static struct lsock *
 reload_holder(struct gen *old, struct gen *g, const struct listener *nl)
 {
 	for (size_t i = 0; i < old->g_nruns; i++) {
-		struct lsock	*k = old->g_runs[i].r_sock;
-		bool		 kept = false;
+		struct lsock *k = old->g_runs[i].r_sock;
 
-		/* A fork child answering a datagram holds the socket too:
-		 * the address would not come free. */
-		if (k != NULL && k->k_type == SOCK_DGRAM &&
-		    old->g_runs[i].r_listener->l_model == CONC_FORK &&
-		    atomic_load(&k->k_active) > 0)
+		if (k == NULL || gen_uses(g, k) || k->k_shut || k->k_dead ||
+		    !lsock_conflicts(k, nl))
 			continue;
-		for (size_t j = 0; j < g->g_nruns; j++)
-			if (g->g_runs[j].r_sock == k)
-				kept = true;
 		/* A socket systemd passed keeps its address in systemd's
-		 * copy: it cannot be rebound, only restarted. */
-		if (k != NULL && !kept && !k->k_shut && !k->k_dead &&
-		    k->k_inherited[0] == '\0' && lsock_conflicts(k, nl))
-			return k;
+		 * copy: it cannot be rebound, only restarted.  A fork child
+		 * answering a datagram holds the socket too. */
+		if (k->k_inherited[0] != '\0' || (k->k_type == SOCK_DGRAM &&
+		    old->g_runs[i].r_listener->l_model == CONC_FORK &&
+		    atomic_load(&k->k_active) > 0))
+			continue;
+		return k;
 	}
 	return NULL;
 }
@@ -108,16 +98,6 @@ reload_error(const struct listener *l, const char *msg)
 {
 	log_errorx("%s:%d: listener %s: %s", l->l_config->cf_path,
 	    config_setting_source_line(l->l_setting), l->l_name, msg);
-}
-
-/* true if k is a socket of old's */
-static bool
-reload_is_old(const struct gen *old, const struct lsock *k)
-{
-	for (size_t i = 0; i < old->g_nruns; i++)
-		if (old->g_runs[i].r_sock == k)
-			return true;
-	return false;
 }
 
 /* Gives released socket k of old its address back after a failed
@@ -208,20 +188,17 @@ reload_bind(struct gen *old, struct gen *g)
 	}
 	/* What can change on a kept socket, now that nothing can fail. */
 	for (size_t i = 0; i < g->g_nruns; i++)
-		for (size_t j = 0; j < old->g_nruns; j++)
-			if (g->g_runs[i].r_sock == old->g_runs[j].r_sock) {
-				lsock_adjust(g->g_runs[i].r_sock,
-				    g->g_runs[i].r_listener);
-				break;
-			}
+		if (gen_uses(old, g->g_runs[i].r_sock))
+			lsock_adjust(g->g_runs[i].r_sock,
+			    g->g_runs[i].r_listener);
 	rc = 0;
 done:
 	if (rc == -1 && nreleased > 0) {
 		/* The new sockets go first: one may hold an address that an
 		 * old one needs back. */
 		for (size_t i = 0; i < g->g_nruns; i++)
-			if (g->g_runs[i].r_sock != NULL && !reload_is_old(old,
-			    g->g_runs[i].r_sock))
+			if (g->g_runs[i].r_sock != NULL &&
+			    !gen_uses(old, g->g_runs[i].r_sock))
 				listener_stop(&g->g_runs[i]);
 		for (size_t i = 0; i < nreleased; i++)
 			reload_restore(old, released[i]);
@@ -298,6 +275,7 @@ reload_start(void)
 	const char	*path = server.s_gen->g_cfg->cf_path;
 	char		*copy;
 	pthread_attr_t	 attr;
+	pthread_t	 thread;
 	struct timespec	 ts;
 	sigset_t	 all, old;
 	int		 rc;
@@ -320,7 +298,7 @@ reload_start(void)
 	copy = xstrdup(path);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	rc = pthread_create(&server.s_reload_thread, &attr, reload_thread_main,
+	rc = pthread_create(&thread, &attr, reload_thread_main,
 	    copy);
 	pthread_attr_destroy(&attr);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);

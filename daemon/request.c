@@ -193,6 +193,19 @@ request_run(struct ssd_request *rq)
 		ssd_log(rq, LOG_DEBUG, "done");
 }
 
+/* t seconds (> 0) as a timeval, never zero (which means "no timeout"). */
+static struct timeval
+request_timeval(double t)
+{
+	struct timeval tv;
+
+	tv.tv_sec = (time_t)t;
+	tv.tv_usec = (suseconds_t)((t - (double)tv.tv_sec) * 1e6);
+	if (tv.tv_sec == 0 && tv.tv_usec == 0)
+		tv.tv_usec = 1;
+	return tv;
+}
+
 void
 request_set_blocking(struct ssd_request *rq)
 {
@@ -204,11 +217,7 @@ request_set_blocking(struct ssd_request *rq)
 	    fcntl(rq->rq_fd, F_SETFL, fl & ~O_NONBLOCK) == -1)
 		return;
 	if (rq->rq_timeout > 0) {
-		tv.tv_sec = (time_t)rq->rq_timeout;
-		tv.tv_usec = (suseconds_t)((rq->rq_timeout - (double)tv.tv_sec) *
-		    1e6);
-		if (tv.tv_sec == 0 && tv.tv_usec == 0)
-			tv.tv_usec = 1;
+		tv = request_timeval(rq->rq_timeout);
 		if (setsockopt(rq->rq_fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
 		    sizeof(tv)) == -1 || setsockopt(rq->rq_fd, SOL_SOCKET,
 		    SO_SNDTIMEO, &tv, sizeof(tv)) == -1) {
@@ -414,12 +423,8 @@ request_now(void)
 static int
 request_sndtimeo(struct ssd_request *rq, double t)
 {
-	struct timeval tv;
+	struct timeval tv = request_timeval(t);
 
-	tv.tv_sec = (time_t)t;
-	tv.tv_usec = (suseconds_t)((t - (double)tv.tv_sec) * 1e6);
-	if (tv.tv_sec == 0 && tv.tv_usec == 0)
-		tv.tv_usec = 1;
 	return setsockopt(rq->rq_fd, SOL_SOCKET, SO_SNDTIMEO, &tv,
 	    sizeof(tv));
 }
@@ -461,8 +466,6 @@ ssd_write(struct ssd_request *rq, const void *buf, size_t len)
 	}
 	if (len == 0)
 		return 0;
-	if (saved > 0)
-		end = request_now() + saved;
 	for (;;) {
 		if (atomic_load(&rq->rq_cut)) {
 			errno = ECONNABORTED;
@@ -487,6 +490,9 @@ ssd_write(struct ssd_request *rq, const void *buf, size_t len)
 			request_io_failed(rq);
 			break;
 		}
+		/* Only a write that must wait reads the clock. */
+		if (saved > 0 && end == 0)
+			end = request_now() + saved;
 		if (saved > 0 && (left = end - request_now()) <= 0) {
 			request_timed_out(rq);
 			break;

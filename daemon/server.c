@@ -244,14 +244,10 @@ static void
 server_let_go(struct gen *old, const struct gen *g)
 {
 	for (size_t i = 0; i < old->g_nruns; i++) {
-		struct lsock	*k = old->g_runs[i].r_sock;
-		bool		 kept = false;
+		struct lsock *k = old->g_runs[i].r_sock;
 
-		for (size_t j = 0; g != NULL && j < g->g_nruns; j++)
-			if (g->g_runs[j].r_sock == k)
-				kept = true;
-		if (k != NULL && !kept && !atomic_load(
-		    &old->g_runs[i].r_closing))
+		if (k != NULL && !gen_uses(g, k) &&
+		    !atomic_load(&old->g_runs[i].r_closing))
 			lsock_shut(k);
 	}
 	gen_stop_accepting(old);	/* drops old's socket references */

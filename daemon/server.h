@@ -137,8 +137,8 @@ void	gen_ref(struct gen *);
  * models, finalises handlers, releases sockets and plugins, frees the
  * configuration), always on the main thread. */
 void	gen_unref(struct gen *);
-/* The run of g whose listener is l. */
-struct lrun *gen_run(struct gen *, const struct listener *l);
+/* true if a listener of g (NULL: none) has socket k */
+bool	gen_uses(const struct gen *, const struct lsock *k);
 /* Stops accepting on every listener of g (main thread). */
 void	gen_stop_accepting(struct gen *);
 /* Retires the generations whose last reference went on another thread;
@@ -310,7 +310,6 @@ struct server {
 	int			 s_cli_level;	/* -l, or -1 */
 	bool			 s_detached;	/* -D: stderr means syslog */
 	/* reload.c: the configuration being prepared off the loop */
-	pthread_t		 s_reload_thread;
 	ev_async		 s_reload_async;
 	bool			 s_reloading, s_reload_again;
 	struct gen		*s_reload_gen;	/* its result */
@@ -331,7 +330,7 @@ int	server_start(void);
 void	server_abort(void);
 /* Runs the loop until stopped; returns the exit status. */
 int	server_run(void);
-/* true if the loop may end: stopping, and nothing left alive */
+/* Ends the loop if it may: stopping, and nothing left alive. */
 void	server_check_done(void);
 /* true if r may take another request now (model, limits, stopping) */
 bool	server_can_accept(const struct lrun *);
