@@ -420,19 +420,32 @@ class TlsFeatureTests(DaemonTestCase):
                     s.close()
 
     def test_openssl_s_client_resumes(self):
+        # The program answers a line and exits, which closes; s_client
+        # reads until then (-ign_eof), so the TLS 1.3 ticket, sent after
+        # the handshake, reaches it before it saves the session.
+        tmp = self.tmp()
+        prog = os.path.join(tmp, "line.sh")
+        with open(prog, "w") as f:
+            f.write("#!/bin/sh\nread line; echo \"$line\"\n")
+        os.chmod(prog, stat.S_IRWXU)
         d = self.daemon(conf(listener_conf(
-            "e", concurrency="event", extra=tls_group())))
-        sess = os.path.join(self.tmp(), "sess.pem")
+            "e", handler="exec", concurrency="event",
+            extra='options = { program = "%s"; }; %s' % (prog,
+                                                         tls_group()))))
+        sess = os.path.join(tmp, "sess.pem")
         port = d.listener("e").port
         base = ["openssl", "s_client", "-connect", "127.0.0.1:%d" % port,
-                "-servername", "localhost", "-CAfile", cert("ca.pem")]
-        subprocess.run(base + ["-sess_out", sess], input=b"a\n",
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       timeout=20)
+                "-servername", "localhost", "-CAfile", cert("ca.pem"),
+                "-ign_eof"]
+        r = subprocess.run(base + ["-sess_out", sess], input=b"a\n",
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=20)
+        self.assertIn(b"New, TLSv1.3", r.stdout, r.stderr)
         r = subprocess.run(base + ["-sess_in", sess], input=b"b\n",
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            timeout=20)
-        self.assertIn(b"Reused, TLSv1.3", r.stdout)
+        self.assertIn(b"Reused, TLSv1.3", r.stdout, r.stderr)
+        self.assertIn(b"\nb\n", r.stdout)
 
 
 @unittest.skipUnless(HAVE_OPENSSL, "the openssl command is missing")
@@ -558,6 +571,46 @@ class TlsReloadTests(DaemonTestCase):
                          ssl.PEM_cert_to_DER_cert(open(crt).read()))
         s.sendall(b"3")
         self.assertEqual(tls_recv_exactly(s, 1), b"3")
+
+
+@unittest.skipUnless(HAVE_OPENSSL, "the openssl command is missing")
+class TlsStopTests(DaemonTestCase):
+    """SIGTERM: a TLS request in progress may finish (and gets its
+    close_notify) within shutdown_timeout; an idle one is cut then."""
+
+    def test_drain_then_cut_under_every_model(self):
+        d = self.daemon(conf(*[model_conf("m-" + m, m, extra=tls_group())
+                               for m in MODELS],
+                             globals_="shutdown_timeout = 1.5;"))
+        busy, idle = {}, {}
+        for m in MODELS:
+            if m == "sync":
+                continue    # one at a time: a second one would wait
+            busy[m] = tls_connect(d, "m-" + m)
+            busy[m].sendall(b"a")
+            tls_recv_exactly(busy[m], 1)
+        s = tls_connect(d, "m-sync")
+        s.sendall(b"a")
+        tls_recv_exactly(s, 1)
+        idle["sync"] = s
+        t0 = time.monotonic()
+        d.signal(signal.SIGTERM)
+        d.wait_log(r"SIGTERM: stopping")
+        # within the drain: a request that finishes gets its close_notify
+        for m, c in busy.items():
+            with self.subTest(model=m, what="drained"):
+                c.sendall(b"b")
+                self.assertEqual(tls_recv_exactly(c, 1), b"b")
+                c.settimeout(5)
+                c.unwrap().close()
+        # the idle one is cut at the deadline: a ragged end, no hang
+        s = idle["sync"]
+        s.settimeout(10)
+        with self.assertRaises((ssl.SSLError, ConnectionError)):
+            while s.recv(100):
+                pass
+        self.assertEqual(d.wait_exit(10), 0)
+        self.assertLess(time.monotonic() - t0, 8)
 
 
 @unittest.skipUnless(HAVE_OPENSSL, "the openssl command is missing")
