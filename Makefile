@@ -51,9 +51,11 @@ CHECK_LIBS	?= $(shell $(PKG_CONFIG) --libs check 2>/dev/null || echo -lcheck)
 PATHS	= -DSSD_VERSION='"$(VERSION)"' -DSSD_SYSCONFDIR='"$(SYSCONFDIR)"' \
 	  -DSSD_HANDLERDIR='"$(HANDLERDIR)"'
 FINAL_CFLAGS	= $(STD) $(WARN) $(OPT) $(HARDEN) $(SAN) -MMD -MP \
-		  -Iinclude $(CONFIG_CFLAGS) $(EV_CFLAGS) $(CPPFLAGS) $(CFLAGS)
+		  -Iinclude $(CONFIG_CFLAGS) $(EV_CFLAGS) $(SSL_CFLAGS) $(CPPFLAGS) $(CFLAGS)
 FINAL_LDFLAGS	= $(SAN) $(LDFLAGS)
-LIBS		= $(EV_LIBS) $(CONFIG_LIBS) -lm -ldl -lpthread
+SSL_CFLAGS	?= $(shell $(PKG_CONFIG) --cflags openssl 2>/dev/null)
+SSL_LIBS	?= $(shell $(PKG_CONFIG) --libs openssl 2>/dev/null || echo -lssl -lcrypto)
+LIBS		= $(EV_LIBS) $(CONFIG_LIBS) $(SSL_LIBS) -lm -ldl -lpthread
 
 # Each flavour builds in its own directory, so a sanitizer build never
 # mixes objects with a plain one and both can exist side by side.

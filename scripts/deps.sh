@@ -3,7 +3,7 @@
 # deps.sh - make sure what sockserverd needs to build and test is here.
 # Installs missing Debian/Ubuntu packages with apt-get (through sudo when
 # not root); elsewhere, or when that fails, names the exact packages.
-#   scripts/deps.sh build   compiler, pkg-config, libconfig, libev
+#   scripts/deps.sh build   compiler, pkg-config, libconfig, libev, OpenSSL
 #   scripts/deps.sh check   the above, plus Check, python3 and socat
 #   scripts/deps.sh bench   build, plus OpenSSL (library and command),
 #                           socat, and nginx with its stream module (the
@@ -31,10 +31,12 @@ need libc6-dev have_header stdio.h
 need pkg-config command -v pkg-config
 need libconfig-dev pkg-config --exists libconfig
 need libev-dev have_header ev.h
+need libssl-dev pkg-config --exists openssl
 if [ "$what" = check ]; then
 	need check pkg-config --exists check
 	need python3 command -v python3
 	need socat command -v socat
+	need openssl command -v openssl
 fi
 if [ "$what" = bench ]; then
 	need libssl-dev pkg-config --exists openssl
