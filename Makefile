@@ -43,8 +43,6 @@ CONFIG_CFLAGS	?= $(shell $(PKG_CONFIG) --cflags libconfig 2>/dev/null)
 CONFIG_LIBS	?= $(shell $(PKG_CONFIG) --libs libconfig 2>/dev/null || echo -lconfig)
 EV_CFLAGS	?= $(shell $(PKG_CONFIG) --cflags libev 2>/dev/null)
 EV_LIBS		?= $(shell $(PKG_CONFIG) --libs libev 2>/dev/null || echo -lev)
-SSL_CFLAGS	?= $(shell $(PKG_CONFIG) --cflags openssl 2>/dev/null)
-SSL_LIBS	?= $(shell $(PKG_CONFIG) --libs openssl 2>/dev/null || echo -lssl -lcrypto)
 CHECK_CFLAGS	?= $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
 CHECK_LIBS	?= $(shell $(PKG_CONFIG) --libs check 2>/dev/null || echo -lcheck)
 

@@ -5,8 +5,7 @@
 # not root); elsewhere, or when that fails, names the exact packages.
 #   scripts/deps.sh build   compiler, pkg-config, libconfig, libev, OpenSSL
 #   scripts/deps.sh check   the above, plus Check, python3 and socat
-#   scripts/deps.sh bench   build, plus OpenSSL (library and command),
-#                           socat, and nginx with its stream module (the
+#   scripts/deps.sh bench   build, plus the openssl command, socat, and nginx with its stream module (the
 #                           TLS handshake yardstick of `make bench`)
 # nginx's package starts a service at install: a policy-rc.d that refuses
 # it is put in place for the install (only when there is none already) and
@@ -39,7 +38,6 @@ if [ "$what" = check ]; then
 	need openssl command -v openssl
 fi
 if [ "$what" = bench ]; then
-	need libssl-dev pkg-config --exists openssl
 	need openssl command -v openssl
 	need socat command -v socat
 	need nginx test -x /usr/sbin/nginx
