@@ -5,8 +5,9 @@
 # not root); elsewhere, or when that fails, names the exact packages.
 #   scripts/deps.sh build   compiler, pkg-config, libconfig, libev, OpenSSL
 #   scripts/deps.sh check   the above, plus Check, python3 and socat
-#   scripts/deps.sh bench   build, plus the openssl command, socat, and nginx with its stream module (the
-#                           TLS handshake yardstick of `make bench`)
+#   scripts/deps.sh bench   build, plus the openssl command, socat, and
+#                           nginx with its stream module (the TLS
+#                           handshake yardstick of `make bench`)
 # nginx's package starts a service at install: a policy-rc.d that refuses
 # it is put in place for the install (only when there is none already) and
 # removed after, so nothing is left running on port 80.
