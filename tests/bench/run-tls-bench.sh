@@ -377,7 +377,7 @@ run() {
 }
 
 declare -A RES		# RES[measure.target] = result line (best round)
-declare -A HS_N HS_TICKS HS_WALL HS_ERR
+declare -A HS_N HS_TICKS HS_WALL HS_ERR HS_BROKEN
 
 # keep_best KEY LINE: keeps LINE if its rate beats the stored one.
 keep_best() {
@@ -445,6 +445,11 @@ hs_run() {
 		sum=$((sum + n))
 	done
 	[ -n "$bad" ] && HS_ERR[$t]="s_time: ${bad:-no result}"
+	# A server that died mid-run has no CPU figure to give.
+	if ! kill -0 "$pid" 2>/dev/null || [ "$c1" -lt "$c0" ]; then
+		HS_ERR[$t]="the server exited during the run"
+		HS_BROKEN[$t]=1
+	fi
 	HS_N[$t]=$((${HS_N[$t]:-0} + sum))
 	HS_TICKS[$t]=$((${HS_TICKS[$t]:-0} + c1 - c0))
 	HS_WALL[$t]=$(awk -v a="${HS_WALL[$t]:-0}" -v b="$w0" -v c="$w1" \
@@ -566,7 +571,7 @@ verdict() {
 # Microseconds of server CPU per handshake, or nothing.
 hs_us() {
 	local n=${HS_N[$1]:-0}
-	[ "$n" -gt 0 ] && awk -v t="${HS_TICKS[$1]}" -v hz="$HZ" -v n="$n" \
+	[ -z "${HS_BROKEN[$1]:-}" ] && [ "$n" -gt 0 ] && awk -v t="${HS_TICKS[$1]}" -v hz="$HZ" -v n="$n" \
 	    'BEGIN { printf "%.0f", t * 1e6 / hz / n }'
 }
 
