@@ -30,7 +30,7 @@
 # Every process it starts is stopped by PID on exit, whatever happens.
 # Environment: BENCH_SECS (2) seconds per ping-pong run; BENCH_ROUNDS (3);
 # BENCH_TLS_HS_SECS (4) seconds per handshake run; BENCH_TLS_HS_ROUNDS
-# (2); BENCH_TLS_CLIENTS (4) s_time clients at once; BENCH_TLS_IDLE (5000)
+# (3); BENCH_TLS_CLIENTS (4) s_time clients at once; BENCH_TLS_IDLE (5000)
 # idle connections; BENCH_TLS_IDLE_SECS (20) bound on opening them;
 # BENCH_TLS_MIB (256) streamed; NGINX (/usr/sbin/nginx), NGINX_MODULES
 # (/usr/lib/nginx/modules); SSD_BIN, BENCH_BIN (build/bench).
@@ -45,7 +45,7 @@ LG=$BIN/loadgen
 SECS=${BENCH_SECS:-2}
 ROUNDS=${BENCH_ROUNDS:-3}
 HS_SECS=${BENCH_TLS_HS_SECS:-4}
-HS_ROUNDS=${BENCH_TLS_HS_ROUNDS:-2}
+HS_ROUNDS=${BENCH_TLS_HS_ROUNDS:-3}
 CLIENTS=${BENCH_TLS_CLIENTS:-4}
 IDLE=${BENCH_TLS_IDLE:-5000}
 IDLE_SECS=${BENCH_TLS_IDLE_SECS:-20}
@@ -454,9 +454,10 @@ hs_run() {
 	HS_TICKS[$t]=$((${HS_TICKS[$t]:-0} + c1 - c0))
 	HS_WALL[$t]=$(awk -v a="${HS_WALL[$t]:-0}" -v b="$w0" -v c="$w1" \
 	    'BEGIN { printf "%.3f", a + c - b }')
-	printf '  %-22s %s handshakes in %.1fs, %s CPU ticks\n' "hs $t" \
-	    "$sum" "$(awk -v b="$w0" -v c="$w1" 'BEGIN { print c - b }')" \
-	    $((c1 - c0)) >&2
+	printf '  %-22s %s handshakes in %.1fs, %s CPU ticks (%s us each)\n' \
+	    "hs $t" "$sum" "$(awk -v b="$w0" -v c="$w1" 'BEGIN { print c - b }')" \
+	    $((c1 - c0)) "$(awk -v t=$((c1 - c0)) -v hz="$HZ" -v n="$sum" \
+	    'BEGIN { if (n > 0) printf "%.0f", t * 1e6 / hz / n; else print "-" }')" >&2
 }
 
 run_handshakes() {
