@@ -93,14 +93,15 @@ tls_readable(const config_setting_t *g, const char *key, const char *path,
 	return true;
 }
 
-/* Refuses to prompt on the terminal for an encrypted key. */
+/* Refuses to prompt on the terminal for an encrypted key; notes that
+ * one was asked for in *arg. */
 static int
 tls_no_passphrase(char *buf, int size, int rw, void *arg)
 {
 	(void)buf;
 	(void)size;
 	(void)rw;
-	(void)arg;
+	*(bool *)arg = true;
 	return -1;
 }
 
@@ -169,6 +170,7 @@ tls_ctx_new(const struct tls_settings *t, const struct tls_cert *tc,
 	STACK_OF(X509_NAME)	*cas;
 	size_t			 before = d->d_count;
 	unsigned int		 sidlen;
+	bool			 asked = false;
 
 	if (!tls_readable(tc->c_group, "certificate", tc->c_cert, d) ||
 	    !tls_readable(tc->c_group, "key", tc->c_key, d))
@@ -183,6 +185,7 @@ tls_ctx_new(const struct tls_settings *t, const struct tls_cert *tc,
 		return NULL;
 	}
 	SSL_CTX_set_default_passwd_cb(ctx, tls_no_passphrase);
+	SSL_CTX_set_default_passwd_cb_userdata(ctx, &asked);
 	SSL_CTX_set_min_proto_version(ctx, t->t_min_version == 13 ?
 	    TLS1_3_VERSION : TLS1_2_VERSION);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
@@ -221,9 +224,8 @@ tls_ctx_new(const struct tls_settings *t, const struct tls_cert *tc,
 		    "key %s: %s", tc->c_key,
 		    ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH ?
 		    "does not match the certificate" :
-		    ERR_GET_LIB(e) == ERR_LIB_PEM &&
-		    ERR_GET_REASON(e) == PEM_R_BAD_PASSWORD_READ ?
-		    "is encrypted (a passphrase is not supported)" :
+		    asked ? "is encrypted (a passphrase is not supported: "
+		    "decrypt it, and keep it readable by root only)" :
 		    tls_reason("not a PEM private key"));
 		goto fail;
 	}
@@ -267,8 +269,10 @@ tls_ctx_new(const struct tls_settings *t, const struct tls_cert *tc,
 		    (void *)(uintptr_t)t);
 	if (d->d_count != before)
 		goto fail;
+	SSL_CTX_set_default_passwd_cb_userdata(ctx, NULL);
 	return ctx;
 fail:
+	SSL_CTX_set_default_passwd_cb_userdata(ctx, NULL);
 	SSL_CTX_free(ctx);
 	ERR_clear_error();
 	return NULL;
