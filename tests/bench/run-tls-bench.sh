@@ -29,8 +29,8 @@
 #
 # Every process it starts is stopped by PID on exit, whatever happens.
 # Environment: BENCH_SECS (2) seconds per ping-pong run; BENCH_ROUNDS (3);
-# BENCH_TLS_HS_SECS (4) seconds per handshake run; BENCH_TLS_HS_ROUNDS
-# (3); BENCH_TLS_CLIENTS (4) s_time clients at once; BENCH_TLS_IDLE (5000)
+# BENCH_TLS_HS_SECS (2) seconds per handshake run; BENCH_TLS_HS_ROUNDS
+# (6); BENCH_TLS_CLIENTS (4) s_time clients at once; BENCH_TLS_IDLE (5000)
 # idle connections; BENCH_TLS_IDLE_SECS (20) bound on opening them;
 # BENCH_TLS_MIB (256) streamed; NGINX (/usr/sbin/nginx), NGINX_MODULES
 # (/usr/lib/nginx/modules); SSD_BIN, BENCH_BIN (build/bench).
@@ -44,8 +44,8 @@ TREF=$BIN/tlsref
 LG=$BIN/loadgen
 SECS=${BENCH_SECS:-2}
 ROUNDS=${BENCH_ROUNDS:-3}
-HS_SECS=${BENCH_TLS_HS_SECS:-4}
-HS_ROUNDS=${BENCH_TLS_HS_ROUNDS:-3}
+HS_SECS=${BENCH_TLS_HS_SECS:-2}
+HS_ROUNDS=${BENCH_TLS_HS_ROUNDS:-6}
 CLIENTS=${BENCH_TLS_CLIENTS:-4}
 IDLE=${BENCH_TLS_IDLE:-5000}
 IDLE_SECS=${BENCH_TLS_IDLE_SECS:-20}
