@@ -38,6 +38,8 @@
 #define SOURCE_MAX_SLOTS	(1u << 18)
 /* How far along its probe path a new source looks for a place. */
 #define SOURCE_PROBE_MAX	32
+/* How many slots the clock hand passes to find one that may go. */
+#define SOURCE_HAND_MAX		1024
 /* Seconds between two reports of forgotten buckets. */
 #define SOURCE_REPORT_EVERY	10
 
@@ -56,6 +58,7 @@ struct source_table {
 	size_t			 t_cap, t_max;	/* slots; a power of 2 */
 	size_t			 t_used;
 	size_t			 t_since_sweep;	/* insertions */
+	size_t			 t_hand;	/* clock hand: next to look at */
 	uint64_t		 t_seed;
 	/* The rule of the last source_take: what makes an entry idle. */
 	double			 t_rate, t_burst;
@@ -289,17 +292,31 @@ source_delete(struct source_table *t, struct source_entry *e)
 	t->t_used--;
 }
 
+/* How full c's bucket is (1: idle), or -1 if it has requests in
+ * progress and must stay. */
+static double
+source_fill(const struct source_table *t, const struct source_entry *c,
+    double now)
+{
+	if (!c->e_used || c->e_count > 0)
+		return -1;
+	return t->t_rate > 0 ? source_tokens(t, c, now) / t->t_burst : 1;
+}
+
 /*
- * A slot for a new key: grows or sweeps the table as needed, and at the
- * cap takes the place of the most nearly idle entry on the key's path.
- * NULL if every entry there has requests in progress.
+ * A slot for a new key: grows or sweeps the table as needed.  At the cap
+ * and crowded, the entry nearest to idle gives way: on the key's probe
+ * path (its place is taken over), else among the next slots of a clock
+ * hand that goes round the table (deleted).  NULL if every entry looked
+ * at has requests in progress and the table is nearly full.
  */
 static struct source_entry *
 source_place(struct source_table *t, const struct source_key *key,
     double now)
 {
 	struct source_entry	*e, *best = NULL;
-	double			 best_fill = -1;
+	double			 best_fill = -1, fill;
+	bool			 on_path = true;
 	size_t			 mask, i;
 
 	if (t->t_slots == NULL)
@@ -317,20 +334,33 @@ source_place(struct source_table *t, const struct source_key *key,
 	e = source_find(t, key);
 	if (t->t_used + 1 <= t->t_cap / 4 * 3)
 		return e;
-	/* At the cap and crowded: the entry nearest to idle on the path. */
 	mask = t->t_cap - 1;
 	i = source_hash(t, key->sk_addr, key->sk_bits);
 	for (size_t n = 0; n < SOURCE_PROBE_MAX; n++, i++) {
 		struct source_entry *c = &t->t_slots[i & mask];
-		double fill;
 
 		if (!c->e_used)
 			break;
-		if (c->e_count > 0)
-			continue;
-		fill = t->t_rate > 0 ? source_tokens(t, c, now) / t->t_burst :
-		    1;
-		if (fill > best_fill) {
+		if ((fill = source_fill(t, c, now)) > best_fill) {
+			best = c;
+			best_fill = fill;
+		}
+	}
+	for (size_t n = 0; best == NULL && n < SOURCE_HAND_MAX; n++) {
+		struct source_entry *c = &t->t_slots[t->t_hand++ & mask];
+
+		if ((fill = source_fill(t, c, now)) >= 0) {
+			best = c;
+			best_fill = fill;
+			on_path = false;
+		}
+	}
+	/* The hand keeps looking a little for a fuller bucket. */
+	for (size_t n = 0; !on_path && best_fill < 1 && n < SOURCE_PROBE_MAX;
+	    n++) {
+		struct source_entry *c = &t->t_slots[t->t_hand++ & mask];
+
+		if ((fill = source_fill(t, c, now)) > best_fill) {
 			best = c;
 			best_fill = fill;
 		}
@@ -339,6 +369,10 @@ source_place(struct source_table *t, const struct source_key *key,
 		return t->t_used + 1 <= t->t_cap / 8 * 7 ? e : NULL;
 	if (best_fill < 1)
 		t->t_forgotten++;
+	if (!on_path) {
+		source_delete(t, best);
+		return source_find(t, key);
+	}
 	memset(best, 0, sizeof(*best));
 	t->t_used--;
 	return best;
