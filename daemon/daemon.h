@@ -197,6 +197,12 @@ bool	source_key(const struct sockaddr *sa, int prefix4, int prefix6,
 enum source_verdict source_take(struct source_table *,
 	    const struct source_key *key, const struct source_rule *rule,
 	    double now);
+/* A reload's settings for a kept table: rule's rate and burst apply to
+ * every bucket at once (without a rate, the buckets go); a change of
+ * prefix drops every entry with nothing in progress (they were counted
+ * under the old grouping).  Requests in progress stay counted. */
+void	source_table_configure(struct source_table *,
+	    const struct source_rule *rule, int prefix4, int prefix6);
 /* Gives back what source_take counted for key.  Any thread. */
 void	source_put(struct source_table *, const struct source_key *key);
 /* Entries in use, slots, buckets forgotten at the cap (for tests). */

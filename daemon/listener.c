@@ -83,6 +83,19 @@ listener_setopt(int fd, int level, int name, int value, const char *what,
 	return -1;
 }
 
+/* Per-source settings for k's table: l's, applied at once. */
+static void
+lsock_source_configure(struct lsock *k, const struct listener *l)
+{
+	struct source_rule rule;
+
+	rule.sr_max = l->l_max_per_source;
+	rule.sr_rate = l->l_rate_per_source;
+	rule.sr_burst = l->l_burst_per_source;
+	source_table_configure(k->k_sources, &rule, l->l_source_prefix_v4,
+	    l->l_source_prefix_v6);
+}
+
 /* A socket object around fd, for l's address. */
 static struct lsock *
 lsock_new(const struct listener *l, int fd)
@@ -101,6 +114,7 @@ lsock_new(const struct listener *l, int fd)
 	k->k_unix_mode = l->l_unix_mode;
 	atomic_init(&k->k_active, 0);
 	k->k_sources = source_table_new(0);
+	lsock_source_configure(k, l);
 	return k;
 }
 
@@ -511,6 +525,7 @@ lsock_adjust(struct lsock *k, const struct listener *l)
 		setsockopt(k->k_fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on));
 	}
 	k->k_reuse_port = l->l_reuse_port;
+	lsock_source_configure(k, l);
 }
 
 /* A client turned away before it became a request. */

@@ -62,6 +62,7 @@ struct source_table {
 	uint64_t		 t_seed;
 	/* The rule of the last source_take: what makes an entry idle. */
 	double			 t_rate, t_burst;
+	int			 t_prefix4, t_prefix6;	/* + 1; 0: unknown */
 	unsigned long		 t_forgotten, t_forgotten_reported;
 	double			 t_reported;	/* source_now() */
 	LIST_ENTRY(source_table) t_entry;	/* source_tables */
@@ -239,9 +240,10 @@ source_find(struct source_table *t, const struct source_key *key)
 	}
 }
 
-/* Rebuilds the table with cap slots, without its idle entries. */
+/* Rebuilds the table with cap slots, without its idle entries (with
+ * all, without any that has nothing in progress). */
 static void
-source_rebuild(struct source_table *t, size_t cap, double now)
+source_rebuild_keep(struct source_table *t, size_t cap, double now, bool all)
 {
 	struct source_entry	*old = t->t_slots;
 	size_t			 oldcap = t->t_cap;
@@ -254,7 +256,8 @@ source_rebuild(struct source_table *t, size_t cap, double now)
 		struct source_entry	*e = &old[i], *n;
 		struct source_key	 k;
 
-		if (!e->e_used || source_is_idle(t, e, now))
+		if (!e->e_used || source_is_idle(t, e, now) ||
+		    (all && e->e_count == 0))
 			continue;
 		memcpy(k.sk_addr, e->e_addr, 16);
 		k.sk_bits = e->e_bits;
@@ -263,6 +266,12 @@ source_rebuild(struct source_table *t, size_t cap, double now)
 		t->t_used++;
 	}
 	free(old);
+}
+
+static void
+source_rebuild(struct source_table *t, size_t cap, double now)
+{
+	source_rebuild_keep(t, cap, now, false);
 }
 
 /* Deletes e, shifting back the entries after it that its slot kept on
@@ -434,6 +443,24 @@ out:
 		    "spent rate buckets of %lu sources with nothing in "
 		    "progress were forgotten", used, forgotten);
 	return v;
+}
+
+void
+source_table_configure(struct source_table *t, const struct source_rule *rule,
+    int prefix4, int prefix6)
+{
+	bool regroup;
+
+	pthread_mutex_lock(&t->t_mtx);
+	regroup = (t->t_prefix4 != 0 && t->t_prefix4 != prefix4 + 1) ||
+	    (t->t_prefix6 != 0 && t->t_prefix6 != prefix6 + 1);
+	t->t_prefix4 = prefix4 + 1;
+	t->t_prefix6 = prefix6 + 1;
+	t->t_rate = rule->sr_rate;
+	t->t_burst = rule->sr_burst;
+	if (t->t_slots != NULL)
+		source_rebuild_keep(t, t->t_cap, source_now(), regroup);
+	pthread_mutex_unlock(&t->t_mtx);
 }
 
 void

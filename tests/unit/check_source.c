@@ -236,6 +236,41 @@ START_TEST(source_new_rule_applies_to_kept_buckets)
 }
 END_TEST
 
+START_TEST(source_configure_applies_a_reload)
+{
+	struct source_table	*t = source_table_new(0);
+	struct source_rule	 rate = { 1, 0.01, 1 }, none = { 1, 0, 0 };
+	struct source_key	 a = src_key("192.0.2.1", 32, 128);
+	struct source_key	 b = src_key("192.0.2.2", 32, 128);
+	struct source_key	 a24 = src_key("192.0.2.1", 24, 128);
+	size_t			 used, cap;
+	unsigned long		 forgotten;
+
+	source_table_configure(t, &rate, 32, 128);
+	ck_assert_int_eq(source_take(t, &a, &rate, 0), SOURCE_OK);
+	source_put(t, &a);
+	ck_assert_int_eq(source_take(t, &b, &rate, 0), SOURCE_OK);
+	ck_assert_int_eq(source_take(t, &a, &rate, 0), SOURCE_RATE);
+	/* Without a rate the buckets go; b's request stays counted. */
+	source_table_configure(t, &none, 32, 128);
+	source_table_stats(t, &used, &cap, &forgotten);
+	ck_assert_uint_eq(used, 1);
+	ck_assert_int_eq(source_take(t, &b, &none, 0), SOURCE_MAX);
+	/* With a rate again, a starts with a full bucket. */
+	source_table_configure(t, &rate, 32, 128);
+	ck_assert_int_eq(source_take(t, &a, &rate, 0), SOURCE_OK);
+	source_put(t, &a);
+	/* A new prefix: entries of the old grouping with nothing in
+	 * progress go, even with a spent bucket. */
+	source_table_configure(t, &rate, 24, 128);
+	source_table_stats(t, &used, &cap, &forgotten);
+	ck_assert_uint_eq(used, 1);
+	ck_assert_int_eq(source_take(t, &a24, &rate, 0), SOURCE_OK);
+	source_put(t, &b);
+	source_table_free(t);
+}
+END_TEST
+
 /* A key for the n-th of many distinct sources. */
 static struct source_key
 src_nth(unsigned n)
@@ -391,6 +426,7 @@ source_suite(void)
 	tcase_add_test(tc, source_max_counts_requests_in_progress);
 	tcase_add_test(tc, source_max_refusal_spends_no_token);
 	tcase_add_test(tc, source_new_rule_applies_to_kept_buckets);
+	tcase_add_test(tc, source_configure_applies_a_reload);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("bound");
