@@ -81,6 +81,7 @@ DEPS_OK		= $(B)/.deps-build
 CHECK_DEPS_OK	= $(B)/.deps-check
 
 .PHONY: all check unit integration run install lint clean distclean deps bench \
+	bench-sources \
 	check-valgrind valgrind-check soak check-systemd
 
 all: $(SSD) $(PLUGINS) $(GENERATED)
@@ -217,12 +218,19 @@ check-systemd:
 
 # The benchmark (not part of check): sockserverd's echo under each model
 # beside a minimal epoll echo server, one table of figures and ratios.
-BENCH_TOOLS	= $(B)/bench/loadgen $(B)/bench/refserver $(B)/bench/forkrate
+BENCH_TOOLS	= $(B)/bench/loadgen $(B)/bench/refserver $(B)/bench/forkrate \
+		  $(B)/bench/sourceflood
 $(B)/bench/%: tests/bench/%.c | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(CC) $(STD) $(WARN) -O2 $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $<
 bench: $(SSD) $(BENCH_TOOLS)
 	SSD_BIN=./$(SSD) BENCH_BIN=$(B)/bench tests/bench/run-bench.sh
+
+# The memory bound of per-source state (not part of check): a million
+# distinct sources under rate_per_source, the daemon's peak RSS against
+# 64 MiB (tests/bench/run-sources.py; BENCH_SOURCES, BENCH_MODES).
+bench-sources: $(SSD) $(B)/bench/sourceflood
+	SSD_BIN=./$(SSD) BENCH_BIN=$(B)/bench python3 tests/bench/run-sources.py
 
 # Fuzzing (STYLE R14): a libFuzzer harness per parser of outside bytes,
 # tests/fuzz/fuzz_NAME.c, linked with the daemon's own objects built by
