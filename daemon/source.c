@@ -163,6 +163,10 @@ bool
 source_key(const struct sockaddr *sa, int prefix4, int prefix6,
     struct source_key *key)
 {
+	static const uint8_t mapped[12] = {
+		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff
+	};
+
 	memset(key, 0, sizeof(*key));
 	if (sa->sa_family == AF_INET) {
 		key->sk_addr[10] = key->sk_addr[11] = 0xff;
@@ -173,9 +177,9 @@ source_key(const struct sockaddr *sa, int prefix4, int prefix6,
 		    (const void *)sa)->sin6_addr, 16);
 	else
 		return false;
-	/* IPv4, or v4-mapped IPv6: the IPv4 prefix, on the mapped form. */
-	if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)(const void *)
-	    key->sk_addr))
+	/* IPv4, or v4-mapped IPv6: the IPv4 prefix, on the mapped form
+	 * (compared bytewise: the key need not be aligned as in6_addr). */
+	if (memcmp(key->sk_addr, mapped, sizeof(mapped)) == 0)
 		key->sk_bits = (uint8_t)(96 + prefix4);
 	else
 		key->sk_bits = (uint8_t)prefix6;
