@@ -85,6 +85,7 @@ BENCH_DEPS_OK	= $(B)/.deps-bench
 
 .PHONY: all check unit integration run install lint clean distclean deps bench \
 	bench-tls \
+	bench-sources \
 	check-valgrind valgrind-check soak check-systemd
 
 all: $(SSD) $(PLUGINS) $(GENERATED)
@@ -226,7 +227,8 @@ check-systemd:
 # beside a minimal epoll echo server, one table of figures and ratios; then
 # the TLS benchmark (bench-tls alone): echo over TLS beside a minimal epoll
 # + OpenSSL echo server, and full handshakes beside nginx's stream module.
-BENCH_TOOLS	= $(B)/bench/loadgen $(B)/bench/refserver $(B)/bench/forkrate
+BENCH_TOOLS	= $(B)/bench/loadgen $(B)/bench/refserver $(B)/bench/forkrate \
+		  $(B)/bench/sourceflood
 BENCH_TLS_TOOLS	= $(B)/bench/tlsload $(B)/bench/tlsref
 $(B)/bench/%: tests/bench/%.c | $(DEPS_OK)
 	@mkdir -p $(dir $@)
@@ -240,6 +242,12 @@ bench: $(SSD) $(BENCH_TOOLS) $(BENCH_TLS_TOOLS)
 	SSD_BIN=./$(SSD) BENCH_BIN=$(B)/bench tests/bench/run-tls-bench.sh
 bench-tls: $(SSD) $(B)/bench/loadgen $(BENCH_TLS_TOOLS)
 	SSD_BIN=./$(SSD) BENCH_BIN=$(B)/bench tests/bench/run-tls-bench.sh
+
+# The memory bound of per-source state (not part of check): a million
+# distinct sources under rate_per_source, the daemon's peak RSS against
+# 64 MiB (tests/bench/run-sources.py; BENCH_SOURCES, BENCH_MODES).
+bench-sources: $(SSD) $(B)/bench/sourceflood
+	SSD_BIN=./$(SSD) BENCH_BIN=$(B)/bench python3 tests/bench/run-sources.py
 
 # Fuzzing (STYLE R14): a libFuzzer harness per parser of outside bytes,
 # tests/fuzz/fuzz_NAME.c, linked with the daemon's own objects built by

@@ -13,6 +13,7 @@
 #include <pwd.h>
 #include <libgen.h>
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -51,7 +52,8 @@ static const char *const config_listener_keys[] = {
 	"reuse_address", "reuse_port", "v6only", "timeout", "concurrency",
 	"max_connections", "max_packet_size", "handler", "options", "allow",
 	"deny", "unix_mode", "max_per_source", "workers", "proxy_protocol",
-	"tls", NULL
+	"rate_per_source", "burst_per_source", "source_prefix_v4",
+	"source_prefix_v6", "proxy_from", "tls", NULL
 };
 
 static const char *const config_tls_keys[] = {
@@ -726,6 +728,8 @@ config_listener(struct config_ctx *c, const config_setting_t *g)
 	l->l_max_packet_size = 8192;
 	l->l_unix_mode = 0666;
 	l->l_workers = 1;
+	l->l_source_prefix_v4 = 32;
+	l->l_source_prefix_v6 = 128;
 
 	if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
 		diag_setting(c->c_diag, g, "each listener must be a group "
@@ -809,6 +813,23 @@ config_listener(struct config_ctx *c, const config_setting_t *g)
 	if (config_get_int(c, g, "workers", 1, 1024, &n))
 		l->l_workers = n;
 	config_get_bool(c, g, "proxy_protocol", &l->l_proxy_protocol);
+	config_get_float(c, g, "rate_per_source", 0, 1000000,
+	    &l->l_rate_per_source);
+	/* A bucket holds what one second brings, and at least one. */
+	l->l_burst_per_source = ceil(l->l_rate_per_source);
+	if (config_get_int(c, g, "burst_per_source", 1, 1000000, &n)) {
+		l->l_burst_per_source = (double)n;
+		if (l->l_rate_per_source <= 0)
+			config_not_for(c, g, "burst_per_source", "needs "
+			    "\"rate_per_source\" (the bucket refills at that "
+			    "rate)");
+	}
+	if (config_get_int(c, g, "source_prefix_v4", 0, 32, &n))
+		l->l_source_prefix_v4 = (int)n;
+	if (config_get_int(c, g, "source_prefix_v6", 0, 128, &n))
+		l->l_source_prefix_v6 = (int)n;
+	config_cidrs(c, g, "proxy_from", &l->l_proxy_from,
+	    &l->l_nproxy_from);
 	if ((s = config_setting_get_member(g, "tls")) != NULL &&
 	    l->l_type == SOCK_STREAM)
 		config_tls(c, s, l);
@@ -835,6 +856,14 @@ config_listener(struct config_ctx *c, const config_setting_t *g)
 		diag_setting(c->c_diag, config_setting_get_member(g,
 		    "max_per_source"), "\"max_per_source\" with "
 		    "\"proxy_protocol\" needs a concurrency other than fork");
+	if (l->l_proxy_protocol && l->l_rate_per_source > 0 &&
+	    l->l_model == CONC_FORK)
+		diag_setting(c->c_diag, config_setting_get_member(g,
+		    "rate_per_source"), "\"rate_per_source\" with "
+		    "\"proxy_protocol\" needs a concurrency other than fork");
+	if (!l->l_proxy_protocol)
+		config_not_for(c, g, "proxy_from", "needs \"proxy_protocol = "
+		    "true\" (it lists the proxies that may send the header)");
 
 	/* Address, family and port together, once each is valid. */
 	if (l->l_address == NULL || c->c_diag->d_count != before)
@@ -851,6 +880,14 @@ config_listener(struct config_ctx *c, const config_setting_t *g)
 		config_not_for(c, g, "reuse_address", "does not apply to "
 		    "unix listeners");
 		config_not_for(c, g, "max_per_source", "does not apply to "
+		    "unix listeners (they have no client address)");
+		config_not_for(c, g, "rate_per_source", "does not apply to "
+		    "unix listeners (they have no client address)");
+		config_not_for(c, g, "burst_per_source", "does not apply to "
+		    "unix listeners (they have no client address)");
+		config_not_for(c, g, "source_prefix_v4", "does not apply to "
+		    "unix listeners (they have no client address)");
+		config_not_for(c, g, "source_prefix_v6", "does not apply to "
 		    "unix listeners (they have no client address)");
 		if (l->l_address[0] == '@')
 			config_not_for(c, g, "unix_mode", "does not apply to "
@@ -892,6 +929,7 @@ config_listener_free(struct listener *l)
 	free(l->l_handler_spec);
 	free(l->l_allow);
 	free(l->l_deny);
+	free(l->l_proxy_from);
 	if (l->l_tls != NULL) {
 		tls_settings_free(l->l_tls);
 		free(l->l_tls);

@@ -131,7 +131,7 @@ struct lstats {
 			 s_refused_per_source, s_refused_size, s_capped,
 			 s_bytes_in, s_bytes_out, s_errors, s_timeouts,
 			 s_duration_us, s_refused_proxy,
-			 s_refused_tls;
+			 s_refused_tls, s_refused_rate;
 	_Atomic long	 s_refusal_logged;	/* second of the last log */
 	_Atomic unsigned long s_refused_unlogged;	/* since that log */
 	_Atomic unsigned long s_hist[STATS_NBUCKETS + 1];
@@ -157,16 +157,58 @@ void	stats_reloaded(void);
 void	stats_render(struct stats_buf *, bool prometheus);
 void	stats_cleanup(void);
 
-/* source.c: requests in progress per client address (max_per_source) */
+/* source.c: per-source state of a listening socket, by client prefix:
+ * requests in progress (max_per_source) and a token bucket
+ * (rate_per_source), in a table of bounded size (see source.c) */
 struct source_table;
-struct source_table *source_table_new(void);
+/* What identifies a source: its address masked to the listener's
+ * prefix (IPv4 as v4-mapped, with 96 + source_prefix_v4 bits). */
+struct source_key {
+	uint8_t	sk_addr[16];
+	uint8_t	sk_bits;
+	bool	sk_valid;	/* false: no address (unix), never counted */
+};
+/* The listener's per-source settings at the time of a source_take. */
+struct source_rule {
+	long	sr_max;		/* max_per_source; 0 = none */
+	double	sr_rate;	/* tokens per second; 0 = none */
+	double	sr_burst;	/* the bucket's size, >= 1 with a rate */
+};
+enum source_verdict {
+	SOURCE_OK,	/* counted: give it back with source_put */
+	SOURCE_MAX,	/* max_per_source requests in progress already */
+	SOURCE_RATE,	/* the bucket is empty */
+	SOURCE_FULL,	/* no room: every entry it could replace is busy */
+};
+/* A table of at most max_slots entries (0: the default, 2^18); freed
+ * with source_table_free.  Any thread. */
+struct source_table *source_table_new(size_t max_slots);
 void	source_table_free(struct source_table *);
-/* Counts one more request from sa's address unless it has max already;
- * false then.  Addresses other than inet/inet6 always pass.  Any thread. */
-bool	source_take(struct source_table *, const struct sockaddr *sa,
-	    long max);
-/* Gives back what source_take counted. */
-void	source_put(struct source_table *, const struct sockaddr *sa);
+/* The clock of the buckets (monotonic seconds). */
+double	source_now(void);
+/* The source of sa with prefixes prefix4 (0-32) and prefix6 (0-128);
+ * a v4-mapped IPv6 address is its IPv4 address.  false (and sk_valid
+ * false) for addresses other than inet/inet6.  Pure. */
+bool	source_key(const struct sockaddr *sa, int prefix4, int prefix6,
+	    struct source_key *key_r);
+/* One more request from key under rule, at now: SOURCE_OK (counted, and
+ * a token spent) or why not (nothing counted or spent).  The table
+ * adopts rule's rate and burst for every entry.  A key without an
+ * address always passes.  Any thread. */
+enum source_verdict source_take(struct source_table *,
+	    const struct source_key *key, const struct source_rule *rule,
+	    double now);
+/* A reload's settings for a kept table: rule's rate and burst apply to
+ * every bucket at once (without a rate, the buckets go); a change of
+ * prefix drops every entry with nothing in progress (they were counted
+ * under the old grouping).  Requests in progress stay counted. */
+void	source_table_configure(struct source_table *,
+	    const struct source_rule *rule, int prefix4, int prefix6);
+/* Gives back what source_take counted for key.  Any thread. */
+void	source_put(struct source_table *, const struct source_key *key);
+/* Entries in use, slots, buckets forgotten at the cap (for tests). */
+void	source_table_stats(struct source_table *, size_t *used_r,
+	    size_t *cap_r, unsigned long *forgotten_r);
 
 /* loader.c: handler resolution */
 /* true for [A-Za-z0-9_-]+ */
@@ -263,6 +305,12 @@ struct listener {
 	size_t			 l_ndeny;
 	mode_t			 l_unix_mode;
 	long			 l_max_per_source;
+	double			 l_rate_per_source;	/* 0 = none */
+	double			 l_burst_per_source;
+	int			 l_source_prefix_v4;	/* 0-32 */
+	int			 l_source_prefix_v6;	/* 0-128 */
+	struct cidr		*l_proxy_from;	/* trusted proxies */
+	size_t			 l_nproxy_from;
 	long			 l_workers;
 	bool			 l_proxy_protocol;
 	struct tls_settings	*l_tls;		/* NULL: plaintext */

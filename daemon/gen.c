@@ -28,6 +28,12 @@
  *                      request.  lsock_shut (main, when no current gen
  *                      serves it) removes the unix file and lets go of
  *                      a stream socket at once.
+ *   struct source_table per-source counts and rate buckets (source.c),
+ *                      owned by its lsock (k_sources) and freed with it:
+ *                      kept across a reload with the socket, while the
+ *                      new settings are applied to it (lsock_adjust);
+ *                      its own mutex, since any accepting loop or
+ *                      request thread takes and any thread gives back.
  *   struct ssd_request holds a reference on its gen (and so on its
  *                      lrun) and on its lsock until server_request_done's
  *                      work on the main thread.

@@ -83,6 +83,19 @@ listener_setopt(int fd, int level, int name, int value, const char *what,
 	return -1;
 }
 
+/* Per-source settings for k's table: l's, applied at once. */
+static void
+lsock_source_configure(struct lsock *k, const struct listener *l)
+{
+	struct source_rule rule;
+
+	rule.sr_max = l->l_max_per_source;
+	rule.sr_rate = l->l_rate_per_source;
+	rule.sr_burst = l->l_burst_per_source;
+	source_table_configure(k->k_sources, &rule, l->l_source_prefix_v4,
+	    l->l_source_prefix_v6);
+}
+
 /* A socket object around fd, for l's address. */
 static struct lsock *
 lsock_new(const struct listener *l, int fd)
@@ -100,7 +113,8 @@ lsock_new(const struct listener *l, int fd)
 	k->k_queue_size = l->l_queue_size;
 	k->k_unix_mode = l->l_unix_mode;
 	atomic_init(&k->k_active, 0);
-	k->k_sources = source_table_new();
+	k->k_sources = source_table_new(0);
+	lsock_source_configure(k, l);
 	return k;
 }
 
@@ -511,6 +525,7 @@ lsock_adjust(struct lsock *k, const struct listener *l)
 		setsockopt(k->k_fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on));
 	}
 	k->k_reuse_port = l->l_reuse_port;
+	lsock_source_configure(k, l);
 }
 
 /* A client turned away before it became a request. */
@@ -540,28 +555,85 @@ listener_acl_refuses(struct lwatch *w, const struct sockaddr *sa,
 	return true;
 }
 
-/* max_per_source: one more request from this client, or refused. */
+bool
+listener_source_admit(const struct listener *l, struct lsock *k,
+    struct lstats *stats, const struct sockaddr *sa, socklen_t len,
+    struct source_key *key_r)
+{
+	struct source_rule	 rule;
+	_Atomic unsigned long	*counter;
+	const char		*why;
+	char			 peer[ADDR_STRLEN];
+
+	memset(key_r, 0, sizeof(*key_r));
+	if (l->l_max_per_source == 0 && l->l_rate_per_source <= 0)
+		return true;
+	rule.sr_max = l->l_max_per_source;
+	rule.sr_rate = l->l_rate_per_source;
+	rule.sr_burst = l->l_burst_per_source;
+	if (!source_key(sa, l->l_source_prefix_v4, l->l_source_prefix_v6,
+	    key_r))
+		return true;
+	switch (source_take(k->k_sources, key_r, &rule,
+	    source_now())) {
+	case SOURCE_OK:
+		return true;
+	case SOURCE_MAX:
+		counter = &stats->s_refused_per_source;
+		why = "refused: max_per_source reached";
+		break;
+	case SOURCE_RATE:
+		counter = &stats->s_refused_rate;
+		why = "refused: rate_per_source exceeded";
+		break;
+	default:
+		/* Counted under the rule that needs the table. */
+		counter = l->l_rate_per_source > 0 ? &stats->s_refused_rate :
+		    &stats->s_refused_per_source;
+		why = "refused: per-source table full of sources with "
+		    "requests in progress";
+		break;
+	}
+	memset(key_r, 0, sizeof(*key_r));
+	addr_format(sa, len, peer, sizeof(peer));
+	stats_refusal(stats, counter, peer, why);
+	return false;
+}
+
+/* proxy_from: the connection comes from a trusted proxy, or is refused
+ * before a byte of it is read. */
 static bool
-listener_source_take(struct lwatch *w, const struct sockaddr *sa,
+listener_proxy_refuses(struct lwatch *w, const struct sockaddr *sa,
     socklen_t len)
 {
 	const struct listener *l = w->w_run->r_listener;
 
-	if (l->l_max_per_source == 0 || l->l_proxy_protocol ||
-	    source_take(w->w_run->r_sock->k_sources, sa, l->l_max_per_source))
+	if (l->l_nproxy_from == 0 ||
+	    acl_match(l->l_proxy_from, l->l_nproxy_from, sa))
+		return false;
+	listener_refused(w, sa, len, &w->w_run->r_stats->s_refused_proxy,
+	    "refused: not a trusted proxy (proxy_from)");
+	return true;
+}
+
+/* Per-source rules at accept; behind a PROXY header they judge the
+ * client it names, later (request.c). */
+static bool
+listener_source_take(struct lwatch *w, const struct sockaddr *sa,
+    socklen_t len, struct source_key *key_r)
+{
+	memset(key_r, 0, sizeof(*key_r));
+	if (w->w_run->r_listener->l_proxy_protocol)
 		return true;
-	listener_refused(w, sa, len, &w->w_run->r_stats->s_refused_per_source,
-	    "refused: max_per_source reached");
-	return false;
+	return listener_source_admit(w->w_run->r_listener, w->w_run->r_sock,
+	    w->w_run->r_stats, sa, len, key_r);
 }
 
 static void
-listener_begin(struct lwatch *w, struct ssd_request *rq)
+listener_begin(struct lwatch *w, struct ssd_request *rq,
+    const struct source_key *key)
 {
-	const struct listener *l = w->w_run->r_listener;
-
-	rq->rq_source_counted = l->l_max_per_source > 0 &&
-	    !l->l_proxy_protocol;
+	rq->rq_source_key = *key;
 	server_request_begin(rq, w);
 }
 
@@ -599,6 +671,7 @@ listener_accept(struct lwatch *w)
 {
 	struct lrun		*r = w->w_run;
 	struct sockaddr_storage	 ss;
+	struct source_key	 key;
 	socklen_t		 len;
 	int			 fd;
 
@@ -634,14 +707,16 @@ listener_accept(struct lwatch *w)
 			break;
 		}
 		w->w_backoff_logged = false;
-		if (listener_acl_refuses(w, (struct sockaddr *)&ss, len) ||
-		    !listener_source_take(w, (struct sockaddr *)&ss, len)) {
+		if (listener_proxy_refuses(w, (struct sockaddr *)&ss, len) ||
+		    listener_acl_refuses(w, (struct sockaddr *)&ss, len) ||
+		    !listener_source_take(w, (struct sockaddr *)&ss, len,
+		    &key)) {
 			server_unreserve(r);
 			close(fd);
 			continue;
 		}
 		listener_begin(w, request_new_stream(r, fd,
-		    (struct sockaddr *)&ss, len));
+		    (struct sockaddr *)&ss, len), &key);
 	}
 }
 
@@ -651,6 +726,7 @@ listener_recv(struct lwatch *w)
 	struct lrun		*r = w->w_run;
 	const struct listener	*l = r->r_listener;
 	struct sockaddr_storage	 ss;
+	struct source_key	 key;
 	socklen_t		 len;
 	ssize_t			 n;
 
@@ -684,12 +760,13 @@ listener_recv(struct lwatch *w)
 			continue;
 		}
 		if (listener_acl_refuses(w, (struct sockaddr *)&ss, len) ||
-		    !listener_source_take(w, (struct sockaddr *)&ss, len)) {
+		    !listener_source_take(w, (struct sockaddr *)&ss, len,
+		    &key)) {
 			server_unreserve(r);
 			continue;
 		}
 		listener_begin(w, request_new_dgram(r, w->w_dgram,
-		    (size_t)n, (struct sockaddr *)&ss, len));
+		    (size_t)n, (struct sockaddr *)&ss, len), &key);
 	}
 }
 

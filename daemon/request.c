@@ -132,8 +132,9 @@ request_refuse(struct ssd_request *rq, _Atomic unsigned long *counter,
 	stats_refusal(rq->rq_stats, counter, rq->rq_peerstr, why);
 }
 
-/* proxy_protocol: the header, then allow/deny and max_per_source for the
- * client it names.  false: the request ends here. */
+/* proxy_protocol: the header, then allow/deny, max_per_source and
+ * rate_per_source for the client it names.  false: the request ends
+ * here. */
 static bool
 request_proxied(struct ssd_request *rq)
 {
@@ -150,15 +151,9 @@ request_proxied(struct ssd_request *rq)
 		    "refused by allow/deny");
 		return false;
 	}
-	if (l->l_max_per_source > 0) {
-		if (!source_take(rq->rq_sock->k_sources, sa,
-		    l->l_max_per_source)) {
-			request_refuse(rq, &rq->rq_stats->s_refused_per_source,
-			    "refused: max_per_source reached");
-			return false;
-		}
-		rq->rq_source_counted = true;
-	}
+	if (!listener_source_admit(l, rq->rq_sock, rq->rq_stats, sa,
+	    rq->rq_peerlen, &rq->rq_source_key))
+		return false;
 	return true;
 }
 

@@ -144,9 +144,7 @@ server_request_finish(struct ssd_request *rq)
 	bool		 current = g == server.s_gen;
 
 	stats_request_end(r->r_stats, ev_time() - rq->rq_started);
-	if (rq->rq_source_counted)
-		source_put(rq->rq_sock->k_sources,
-		    (struct sockaddr *)&rq->rq_peer);
+	source_put(rq->rq_sock->k_sources, &rq->rq_source_key);
 	atomic_fetch_sub(&rq->rq_sock->k_active, 1);
 	atomic_fetch_sub(&server.s_nactive, 1);
 	lsock_unref(rq->rq_sock);

@@ -92,7 +92,9 @@ struct lsock {
 	/* Requests in progress on the socket, whatever their generation:
 	 * what max_connections (and sync's one at a time) limit. */
 	atomic_uint		 k_active;
-	struct source_table	*k_sources;	/* max_per_source */
+	/* Per-source state (max_per_source, rate_per_source): kept with
+	 * the socket across reloads, judged by the current settings. */
+	struct source_table	*k_sources;
 };
 
 /* A listener's runtime in one generation (gen.c). */
@@ -162,7 +164,9 @@ struct ssd_request {
 	bool			 rq_peer_gone;	/* ECONNRESET or EPIPE seen */
 	bool			 rq_drained;	/* last read was short */
 	bool			 rq_blocking;	/* blocking socket, SO_*TIMEO */
-	bool			 rq_source_counted;	/* max_per_source */
+	/* What source_take counted for the client (sk_valid: given
+	 * back by server_request_finish). */
+	struct source_key	 rq_source_key;
 	bool			 rq_error_logged;	/* ssd_log at error */
 	struct tls_conn		*rq_tls;	/* TLS listener: tls.c */
 	struct request_env	*rq_env;	/* ssd_env's values */
@@ -288,6 +292,14 @@ void	listener_stop(struct lrun *);
 /* Every loop that watches r's socket registers it again: another socket
  * took its descriptor's number (lsock_restore_address). */
 void	listener_refresh(struct lrun *);
+/* The per-source rules of l (max_per_source, rate_per_source, by source
+ * prefix) for client sa, in the table of k: true if it may go on, with
+ * *key_r what was counted (sk_valid false if nothing), to give back with
+ * source_put; false after counting the refusal in stats and logging it
+ * (at most once a second).  Any thread. */
+bool	listener_source_admit(const struct listener *l, struct lsock *k,
+	    struct lstats *stats, const struct sockaddr *sa, socklen_t len,
+	    struct source_key *key_r);
 /* stops accepting for a back-off period after err (EMFILE, EAGAIN...) */
 void	listener_pause(struct lwatch *, int err);
 /* a watcher of r's socket on loop (the model's own loops use these) */

@@ -1,30 +1,70 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * source.c - requests in progress per client address, for max_per_source
- * (xinetd's per_source).  A small chained hash table under a mutex: the
- * accepting loop takes, the main loop gives back.  Only the address
- * counts, not the port; a v4-mapped IPv6 client counts as its IPv4
- * address.
+ * source.c - per-source state of one listening socket: requests in
+ * progress (max_per_source, xinetd's per_source) and a token bucket
+ * (rate_per_source), by client prefix (source_prefix_v4/_v6).  Only the
+ * address counts, not the port; a v4-mapped IPv6 client is its IPv4
+ * address.  No sockets and no loop: the callers (listener.c at accept,
+ * request.c behind a PROXY header) decide, count and log.
+ *
+ * Memory is bounded: an open-addressing table (linear probing, a keyed
+ * hash so that clients cannot choose collisions) that grows by doubling
+ * up to t_max slots and no further.  An entry with nothing in progress
+ * and a full bucket says nothing a fresh entry would not say: it is idle
+ * and dropped at the next sweep (a sweep runs when the table is 3/4 full,
+ * at most once per cap/8 insertions, so its cost is amortised).  When the
+ * table is at its cap and crowded with entries that are not idle, a new
+ * source takes the place of the entry on its probe path whose bucket is
+ * nearest to full among those with nothing in progress: that source's
+ * partly spent bucket is forgotten, which can only let it start more, and
+ * this is counted and logged.  Only when every entry on the path has a
+ * request in progress (hundreds of thousands of connections at once) is
+ * the new client refused (SOURCE_FULL), which the caller counts and logs.
  */
 #include <sys/queue.h>
+#include <sys/random.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "daemon.h"
 
-#define SOURCE_BUCKETS	256
+#define SOURCE_MIN_SLOTS	64
+/* 2^18 slots of 40 bytes: 10 MiB per listening socket at most (twice
+ * that for a moment while the table is rebuilt). */
+#define SOURCE_MAX_SLOTS	(1u << 18)
+/* How far along its probe path a new source looks for a place. */
+#define SOURCE_PROBE_MAX	32
+/* How many slots the clock hand passes to find one that may go. */
+#define SOURCE_HAND_MAX		1024
+/* Seconds between two reports of forgotten buckets. */
+#define SOURCE_REPORT_EVERY	10
 
 struct source_entry {
-	struct source_entry	*e_next;
-	uint8_t			 e_addr[16];
-	unsigned		 e_count;
+	uint8_t			 e_addr[16];	/* masked */
+	uint32_t		 e_count;	/* requests in progress */
+	uint8_t			 e_bits;
+	bool			 e_used;
+	double			 e_tokens;	/* at e_stamp */
+	double			 e_stamp;	/* source_now() */
 };
 
 struct source_table {
 	pthread_mutex_t		 t_mtx;
-	struct source_entry	*t_buckets[SOURCE_BUCKETS];
+	struct source_entry	*t_slots;	/* NULL until the first */
+	size_t			 t_cap, t_max;	/* slots; a power of 2 */
+	size_t			 t_used;
+	size_t			 t_since_sweep;	/* insertions */
+	size_t			 t_hand;	/* clock hand: next to look at */
+	uint64_t		 t_seed;
+	/* The rule of the last source_take: what makes an entry idle. */
+	double			 t_rate, t_burst;
+	int			 t_prefix4, t_prefix6;	/* + 1; 0: unknown */
+	unsigned long		 t_forgotten, t_forgotten_reported;
+	double			 t_reported;	/* source_now() */
 	LIST_ENTRY(source_table) t_entry;	/* source_tables */
 };
 
@@ -63,13 +103,22 @@ source_atfork_register(void)
 }
 
 struct source_table *
-source_table_new(void)
+source_table_new(size_t max_slots)
 {
 	static pthread_once_t	 once = PTHREAD_ONCE_INIT;
 	struct source_table	*t = xcalloc(1, sizeof(*t));
 
 	pthread_once(&once, source_atfork_register);
 	pthread_mutex_init(&t->t_mtx, NULL);
+	t->t_max = SOURCE_MAX_SLOTS;
+	if (max_slots != 0) {
+		for (t->t_max = SOURCE_MIN_SLOTS; t->t_max < max_slots;)
+			t->t_max *= 2;
+	}
+	if (getrandom(&t->t_seed, sizeof(t->t_seed), GRND_NONBLOCK) !=
+	    (ssize_t)sizeof(t->t_seed))
+		t->t_seed = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ull ^
+		    (uint64_t)getpid() ^ (uint64_t)(uintptr_t)t;
 	pthread_mutex_lock(&source_tables_mtx);
 	LIST_INSERT_HEAD(&source_tables, t, t_entry);
 	pthread_mutex_unlock(&source_tables_mtx);
@@ -84,95 +133,362 @@ source_table_free(struct source_table *t)
 	pthread_mutex_lock(&source_tables_mtx);
 	LIST_REMOVE(t, t_entry);
 	pthread_mutex_unlock(&source_tables_mtx);
-	for (size_t i = 0; i < SOURCE_BUCKETS; i++)
-		while (t->t_buckets[i] != NULL) {
-			struct source_entry *e = t->t_buckets[i];
-
-			t->t_buckets[i] = e->e_next;
-			free(e);
-		}
+	free(t->t_slots);
 	pthread_mutex_destroy(&t->t_mtx);
 	free(t);
 }
 
-/* The address as 16 bytes (IPv4 as v4-mapped); false if it has none. */
-static bool
-source_key(const struct sockaddr *sa, uint8_t key[16])
+double
+source_now(void)
 {
-	memset(key, 0, 16);
-	if (sa->sa_family == AF_INET) {
-		key[10] = key[11] = 0xff;
-		memcpy(key + 12, &((const struct sockaddr_in *)(const void *)
-		    sa)->sin_addr, 4);
-		return true;
-	}
-	if (sa->sa_family == AF_INET6) {
-		memcpy(key, &((const struct sockaddr_in6 *)(const void *)sa)->
-		    sin6_addr, 16);
-		return true;
-	}
-	return false;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static struct source_entry **
-source_find(struct source_table *t, const uint8_t key[16])
+static void
+source_mask(uint8_t *addr, int bits)
 {
-	unsigned		 h = 2166136261u;
-	struct source_entry	**ep;
+	for (int i = 0; i < 16; i++) {
+		int keep = bits - i * 8;
 
-	for (int i = 0; i < 16; i++)
-		h = (h ^ key[i]) * 16777619u;
-	for (ep = &t->t_buckets[h % SOURCE_BUCKETS]; *ep != NULL;
-	    ep = &(*ep)->e_next)
-		if (memcmp((*ep)->e_addr, key, 16) == 0)
-			break;
-	return ep;
+		if (keep >= 8)
+			continue;
+		addr[i] &= keep <= 0 ? 0 : (uint8_t)(0xff << (8 - keep));
+	}
 }
 
 bool
-source_take(struct source_table *t, const struct sockaddr *sa, long max)
+source_key(const struct sockaddr *sa, int prefix4, int prefix6,
+    struct source_key *key)
 {
-	struct source_entry	**ep;
-	uint8_t			 key[16];
-	bool			 ok = true;
+	static const uint8_t mapped[12] = {
+		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff
+	};
 
-	if (!source_key(sa, key))
-		return true;	/* unix clients have no address */
-	pthread_mutex_lock(&t->t_mtx);
-	ep = source_find(t, key);
-	if (*ep == NULL) {
-		*ep = xcalloc(1, sizeof(**ep));
-		memcpy((*ep)->e_addr, key, 16);
-	}
-	if ((*ep)->e_count >= (unsigned long)max)
-		ok = false;
+	memset(key, 0, sizeof(*key));
+	if (sa->sa_family == AF_INET) {
+		key->sk_addr[10] = key->sk_addr[11] = 0xff;
+		memcpy(key->sk_addr + 12, &((const struct sockaddr_in *)
+		    (const void *)sa)->sin_addr, 4);
+	} else if (sa->sa_family == AF_INET6)
+		memcpy(key->sk_addr, &((const struct sockaddr_in6 *)
+		    (const void *)sa)->sin6_addr, 16);
 	else
-		(*ep)->e_count++;
-	if ((*ep)->e_count == 0) {
-		struct source_entry *e = *ep;
+		return false;
+	/* IPv4, or v4-mapped IPv6: the IPv4 prefix, on the mapped form
+	 * (compared bytewise: the key need not be aligned as in6_addr). */
+	if (memcmp(key->sk_addr, mapped, sizeof(mapped)) == 0)
+		key->sk_bits = (uint8_t)(96 + prefix4);
+	else
+		key->sk_bits = (uint8_t)prefix6;
+	source_mask(key->sk_addr, key->sk_bits);
+	key->sk_valid = true;
+	return true;
+}
 
-		*ep = e->e_next;
-		free(e);
+/* A keyed mix of the key (murmur3's finaliser over seed-xored words). */
+static size_t
+source_hash(const struct source_table *t, const uint8_t addr[16],
+    uint8_t bits)
+{
+	uint64_t w[2], h = t->t_seed ^ bits;
+
+	memcpy(w, addr, 16);
+	for (int i = 0; i < 2; i++) {
+		h ^= w[i];
+		h ^= h >> 33;
+		h *= 0xff51afd7ed558ccdull;
+		h ^= h >> 33;
+		h *= 0xc4ceb9fe1a85ec53ull;
+		h ^= h >> 33;
+	}
+	return (size_t)h;
+}
+
+/* The bucket's tokens at now, at most the burst. */
+static double
+source_tokens(const struct source_table *t, const struct source_entry *e,
+    double now)
+{
+	double tokens = e->e_tokens;
+
+	if (now > e->e_stamp)
+		tokens += (now - e->e_stamp) * t->t_rate;
+	return tokens < t->t_burst ? tokens : t->t_burst;
+}
+
+/* Nothing in progress and nothing spent: a fresh entry would be the same. */
+static bool
+source_is_idle(const struct source_table *t, const struct source_entry *e,
+    double now)
+{
+	return e->e_count == 0 &&
+	    (t->t_rate <= 0 || source_tokens(t, e, now) >= t->t_burst);
+}
+
+/* The slot of key, or of the empty slot that ends its probe path. */
+static struct source_entry *
+source_find(struct source_table *t, const struct source_key *key)
+{
+	size_t			 mask = t->t_cap - 1;
+	size_t			 i = source_hash(t, key->sk_addr, key->sk_bits);
+	struct source_entry	*e;
+
+	for (;; i++) {
+		e = &t->t_slots[i & mask];
+		if (!e->e_used || (e->e_bits == key->sk_bits &&
+		    memcmp(e->e_addr, key->sk_addr, 16) == 0))
+			return e;
+	}
+}
+
+/* Rebuilds the table with cap slots, without its idle entries (with
+ * all, without any that has nothing in progress). */
+static void
+source_rebuild_keep(struct source_table *t, size_t cap, double now, bool all)
+{
+	struct source_entry	*old = t->t_slots;
+	size_t			 oldcap = t->t_cap;
+
+	t->t_slots = xcalloc(cap, sizeof(*t->t_slots));
+	t->t_cap = cap;
+	t->t_used = 0;
+	t->t_since_sweep = 0;
+	for (size_t i = 0; i < oldcap; i++) {
+		struct source_entry	*e = &old[i], *n;
+		struct source_key	 k;
+
+		if (!e->e_used || source_is_idle(t, e, now) ||
+		    (all && e->e_count == 0))
+			continue;
+		memcpy(k.sk_addr, e->e_addr, 16);
+		k.sk_bits = e->e_bits;
+		n = source_find(t, &k);
+		*n = *e;
+		t->t_used++;
+	}
+	free(old);
+}
+
+static void
+source_rebuild(struct source_table *t, size_t cap, double now)
+{
+	source_rebuild_keep(t, cap, now, false);
+}
+
+/* Deletes e, shifting back the entries after it that its slot kept on
+ * their probe paths (no tombstones). */
+static void
+source_delete(struct source_table *t, struct source_entry *e)
+{
+	size_t mask = t->t_cap - 1;
+	size_t hole = (size_t)(e - t->t_slots), j = hole;
+
+	for (;;) {
+		struct source_entry *n;
+		size_t home;
+
+		j = (j + 1) & mask;
+		n = &t->t_slots[j];
+		if (!n->e_used)
+			break;
+		home = source_hash(t, n->e_addr, n->e_bits) & mask;
+		/* n may move to the hole if its home is not in (hole, j]. */
+		if (((j - home) & mask) >= ((j - hole) & mask)) {
+			t->t_slots[hole] = *n;
+			hole = j;
+		}
+	}
+	memset(&t->t_slots[hole], 0, sizeof(t->t_slots[hole]));
+	t->t_used--;
+}
+
+/* How full c's bucket is (1: idle), or -1 if it has requests in
+ * progress and must stay. */
+static double
+source_fill(const struct source_table *t, const struct source_entry *c,
+    double now)
+{
+	if (!c->e_used || c->e_count > 0)
+		return -1;
+	return t->t_rate > 0 ? source_tokens(t, c, now) / t->t_burst : 1;
+}
+
+/*
+ * A slot for a new key: grows or sweeps the table as needed.  At the cap
+ * and crowded, the entry nearest to idle gives way: on the key's probe
+ * path (its place is taken over), else among the next slots of a clock
+ * hand that goes round the table (deleted).  NULL if every entry looked
+ * at has requests in progress and the table is nearly full.
+ */
+static struct source_entry *
+source_place(struct source_table *t, const struct source_key *key,
+    double now)
+{
+	struct source_entry	*e, *best = NULL;
+	double			 best_fill = -1, fill;
+	bool			 on_path = true;
+	size_t			 mask, i;
+
+	if (t->t_slots == NULL)
+		source_rebuild(t, SOURCE_MIN_SLOTS, now);
+	if (t->t_used + 1 > t->t_cap / 4 * 3) {
+		size_t cap = t->t_cap;
+
+		/* Sweep; grow if it leaves the table over half full. */
+		if (t->t_since_sweep >= t->t_cap / 8 || t->t_cap < t->t_max)
+			source_rebuild(t, cap, now);
+		if (t->t_used + 1 > cap / 2 && cap < t->t_max)
+			source_rebuild(t, cap * 2, now);
+	}
+	t->t_since_sweep++;
+	e = source_find(t, key);
+	if (t->t_used + 1 <= t->t_cap / 4 * 3)
+		return e;
+	mask = t->t_cap - 1;
+	i = source_hash(t, key->sk_addr, key->sk_bits);
+	for (size_t n = 0; n < SOURCE_PROBE_MAX; n++, i++) {
+		struct source_entry *c = &t->t_slots[i & mask];
+
+		if (!c->e_used)
+			break;
+		if ((fill = source_fill(t, c, now)) > best_fill) {
+			best = c;
+			best_fill = fill;
+		}
+	}
+	for (size_t n = 0; best == NULL && n < SOURCE_HAND_MAX; n++) {
+		struct source_entry *c = &t->t_slots[t->t_hand++ & mask];
+
+		if ((fill = source_fill(t, c, now)) >= 0) {
+			best = c;
+			best_fill = fill;
+			on_path = false;
+		}
+	}
+	/* The hand keeps looking a little for a fuller bucket. */
+	for (size_t n = 0; !on_path && best_fill < 1 && n < SOURCE_PROBE_MAX;
+	    n++) {
+		struct source_entry *c = &t->t_slots[t->t_hand++ & mask];
+
+		if ((fill = source_fill(t, c, now)) > best_fill) {
+			best = c;
+			best_fill = fill;
+		}
+	}
+	if (best == NULL)
+		return t->t_used + 1 <= t->t_cap / 8 * 7 ? e : NULL;
+	if (best_fill < 1)
+		t->t_forgotten++;
+	if (!on_path) {
+		source_delete(t, best);
+		return source_find(t, key);
+	}
+	memset(best, 0, sizeof(*best));
+	t->t_used--;
+	return best;
+}
+
+enum source_verdict
+source_take(struct source_table *t, const struct source_key *key,
+    const struct source_rule *rule, double now)
+{
+	struct source_entry	*e;
+	enum source_verdict	 v = SOURCE_OK;
+	unsigned long		 forgotten = 0;
+	size_t			 used = 0;
+
+	if (!key->sk_valid)
+		return SOURCE_OK;	/* unix clients have no address */
+	pthread_mutex_lock(&t->t_mtx);
+	t->t_rate = rule->sr_rate;
+	t->t_burst = rule->sr_burst;
+	e = t->t_slots != NULL ? source_find(t, key) : NULL;
+	if (e == NULL || !e->e_used) {
+		if ((e = source_place(t, key, now)) == NULL) {
+			v = SOURCE_FULL;
+			goto out;
+		}
+		memcpy(e->e_addr, key->sk_addr, 16);
+		e->e_bits = key->sk_bits;
+		e->e_used = true;
+		e->e_count = 0;
+		e->e_tokens = rule->sr_burst;
+		e->e_stamp = now;
+		t->t_used++;
+	}
+	if (rule->sr_max > 0 && e->e_count >= (unsigned long)rule->sr_max)
+		v = SOURCE_MAX;
+	else if (rule->sr_rate > 0) {
+		e->e_tokens = source_tokens(t, e, now);
+		e->e_stamp = now > e->e_stamp ? now : e->e_stamp;
+		if (e->e_tokens < 1)
+			v = SOURCE_RATE;
+		else
+			e->e_tokens -= 1;
+	}
+	if (v == SOURCE_OK)
+		e->e_count++;
+	else if (source_is_idle(t, e, now) && rule->sr_rate <= 0)
+		source_delete(t, e);
+out:
+	if (t->t_forgotten != t->t_forgotten_reported &&
+	    now - t->t_reported >= SOURCE_REPORT_EVERY) {
+		forgotten = t->t_forgotten - t->t_forgotten_reported;
+		t->t_forgotten_reported = t->t_forgotten;
+		t->t_reported = now;
+		used = t->t_used;
 	}
 	pthread_mutex_unlock(&t->t_mtx);
-	return ok;
+	if (forgotten > 0)
+		log_noticex("per-source table full (%zu sources): the partly "
+		    "spent rate buckets of %lu sources with nothing in "
+		    "progress were forgotten", used, forgotten);
+	return v;
 }
 
 void
-source_put(struct source_table *t, const struct sockaddr *sa)
+source_table_configure(struct source_table *t, const struct source_rule *rule,
+    int prefix4, int prefix6)
 {
-	struct source_entry	**ep;
-	uint8_t			 key[16];
+	bool regroup;
 
-	if (!source_key(sa, key))
+	pthread_mutex_lock(&t->t_mtx);
+	regroup = (t->t_prefix4 != 0 && t->t_prefix4 != prefix4 + 1) ||
+	    (t->t_prefix6 != 0 && t->t_prefix6 != prefix6 + 1);
+	t->t_prefix4 = prefix4 + 1;
+	t->t_prefix6 = prefix6 + 1;
+	t->t_rate = rule->sr_rate;
+	t->t_burst = rule->sr_burst;
+	if (t->t_slots != NULL)
+		source_rebuild_keep(t, t->t_cap, source_now(), regroup);
+	pthread_mutex_unlock(&t->t_mtx);
+}
+
+void
+source_put(struct source_table *t, const struct source_key *key)
+{
+	struct source_entry *e;
+
+	if (!key->sk_valid)
 		return;
 	pthread_mutex_lock(&t->t_mtx);
-	ep = source_find(t, key);
-	if (*ep != NULL && --(*ep)->e_count == 0) {
-		struct source_entry *e = *ep;
+	e = t->t_slots != NULL ? source_find(t, key) : NULL;
+	if (e != NULL && e->e_used && e->e_count > 0 &&
+	    --e->e_count == 0 && t->t_rate <= 0)
+		source_delete(t, e);
+	pthread_mutex_unlock(&t->t_mtx);
+}
 
-		*ep = e->e_next;
-		free(e);
-	}
+void
+source_table_stats(struct source_table *t, size_t *used_r, size_t *cap_r,
+    unsigned long *forgotten_r)
+{
+	pthread_mutex_lock(&t->t_mtx);
+	*used_r = t->t_used;
+	*cap_r = t->t_cap;
+	*forgotten_r = t->t_forgotten;
 	pthread_mutex_unlock(&t->t_mtx);
 }

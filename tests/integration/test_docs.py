@@ -714,7 +714,7 @@ class HandlersAndMetricsDocumented(unittest.TestCase):
 
     def test_metrics_reasons_and_buckets(self):
         reasons = re.findall(r'reason=\\"(\w+)\\"', self.stats)
-        self.assertGreaterEqual(len(reasons), 5, reasons)
+        self.assertEqual(len(reasons), 6, reasons)
         for reason in reasons:
             with self.subTest(reason=reason):
                 self.assertRegex(self.metrics, r"(?m)^\.It Ql %s$" % reason)

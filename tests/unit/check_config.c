@@ -381,6 +381,10 @@ START_TEST(config_listener_defaults)
 	ck_assert_int_eq(l->l_max_per_source, 0);
 	ck_assert_int_eq(l->l_workers, 1);
 	ck_assert(!l->l_proxy_protocol);
+	ck_assert_double_eq(l->l_rate_per_source, 0);
+	ck_assert_int_eq(l->l_source_prefix_v4, 32);
+	ck_assert_int_eq(l->l_source_prefix_v6, 128);
+	ck_assert_uint_eq(l->l_nproxy_from, 0);
 	ck_assert_int_eq(sin->sin_family, AF_INET);
 	ck_assert_uint_eq(ntohs(sin->sin_port), 7007);
 	ck_assert_uint_eq(ntohl(sin->sin_addr.s_addr), 0x7f000001);
@@ -457,7 +461,31 @@ START_TEST(config_sets_every_key)
 	l = TAILQ_NEXT(l, l_entry);
 	ck_assert_int_eq(l->l_model, CONC_EVENT);
 	ck_assert_int_eq(l->l_workers, 2);
+	ck_assert_int_eq(l->l_max_per_source, 3);
+	ck_assert_double_eq(l->l_rate_per_source, 2.5);
+	ck_assert_double_eq(l->l_burst_per_source, 5);
+	ck_assert_int_eq(l->l_source_prefix_v4, 24);
+	ck_assert_int_eq(l->l_source_prefix_v6, 64);
+	ck_assert(l->l_proxy_protocol);
+	ck_assert_uint_eq(l->l_nproxy_from, 2);
+	ck_assert_int_eq(l->l_proxy_from[0].c_bits, 8);
+	ck_assert_int_eq(l->l_proxy_from[1].c_family, AF_INET6);
 	ck_assert_ptr_null(TAILQ_NEXT(l, l_entry));
+}
+END_TEST
+
+START_TEST(config_burst_defaults_to_the_rate_rounded_up)
+{
+	struct config	*cf = config_load_ok(CONFIG_ONE("rate_per_source = "
+	    "2.2;"));
+
+	ck_assert_double_eq(TAILQ_FIRST(&cf->cf_listeners)->
+	    l_burst_per_source, 3);
+	config_free(cf);
+	config_cf = NULL;
+	cf = config_load_ok(CONFIG_ONE("rate_per_source = 0.1;"));
+	ck_assert_double_eq(TAILQ_FIRST(&cf->cf_listeners)->
+	    l_burst_per_source, 1);
 }
 END_TEST
 
@@ -785,6 +813,7 @@ config_suite(void)
 	tcase_add_test(tc, config_default_concurrency_is_event);
 	tcase_add_test(tc, config_sets_every_key);
 	tcase_add_test(tc, config_float_key_accepts_an_integer);
+	tcase_add_test(tc, config_burst_defaults_to_the_rate_rounded_up);
 	tcase_add_test(tc, config_float_key_accepts_a_fraction);
 	tcase_add_test(tc, config_integer_key_refuses_a_float);
 	tcase_add_test(tc, config_accepts_64_bit_integer_literals);

@@ -20,6 +20,7 @@ static Suite *(*const check_suites[])(void) = {
 	coro_suite,
 	proxy_suite,
 	tls_suite,
+	source_suite,
 };
 
 int

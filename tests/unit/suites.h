@@ -17,5 +17,6 @@ Suite	*handlers_suite(void);
 Suite	*coro_suite(void);
 Suite	*proxy_suite(void);
 Suite	*tls_suite(void);
+Suite	*source_suite(void);
 
 #endif /* SUITES_H */
