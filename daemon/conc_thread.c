@@ -19,6 +19,10 @@ conc_thread_main(void *arg)
 
 	request_set_blocking(rq);
 	request_run(rq);
+	/* OpenSSL's state of this thread (its error queue) goes now: the
+	 * daemon may exit as soon as the request is done, before a detached
+	 * thread's destructors have run. */
+	tls_thread_stop();
 	server_request_done(rq);
 	return NULL;
 }

@@ -232,6 +232,8 @@ int	tls_close_notify(struct ssd_request *);
 void	tls_shutdown(struct ssd_request *);
 /* Frees rq's TLS state (before its socket closes). */
 void	tls_close(struct ssd_request *);
+/* Frees OpenSSL's state of the calling thread, which ends soon. */
+void	tls_thread_stop(void);
 /* HTTPS and the SSL_* variables of exec (mod_ssl's names), or NULL */
 const char *tls_env(const struct ssd_request *, const char *name);
 

@@ -670,3 +670,9 @@ tls_env(const struct ssd_request *rq, const char *name)
 	}
 	return NULL;
 }
+
+void
+tls_thread_stop(void)
+{
+	OPENSSL_thread_stop();
+}
