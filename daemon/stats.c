@@ -134,8 +134,8 @@ stats_refusal(struct lstats *s, _Atomic unsigned long *counter,
 	    &s->s_refusal_logged, &last, now))
 		return;
 	n = atomic_exchange(&s->s_refused_unlogged, 0);
-	log_infox("listener=%s peer=%s: %s (%lu turned away since the last "
-	    "report)", s->s_name, peer, why, n);
+	log_about(LOG_INFO, s->s_name, peer, "%s (%lu turned away since the "
+	    "last report)", why, n);
 }
 
 void
