@@ -319,6 +319,10 @@ stats_render(struct stats_buf *b, bool prometheus)
 	stats_cat(b, "# HELP sockserverd_reloads_total Configuration "
 	    "reloads that took.\n# TYPE sockserverd_reloads_total counter\n"
 	    "sockserverd_reloads_total %lu\n", stats_load(&stats_reloads));
+	stats_cat(b, "# HELP sockserverd_log_dropped_total Log messages the "
+	    "journal dropped (its socket was full).\n# TYPE "
+	    "sockserverd_log_dropped_total counter\n"
+	    "sockserverd_log_dropped_total %lu\n", log_dropped());
 	pthread_mutex_unlock(&stats_mtx);
 }
 
