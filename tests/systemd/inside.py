@@ -490,12 +490,60 @@ def test_bad_file_not_restarted():
                  % where(text, "bogus"), "FILE:LINE of the bad key")
 
 
+def journal_match(*matches):
+    """The entries of the unit's journal with these FIELD=value matches
+    (journalctl -u UNIT FIELD=value ...), as dicts."""
+    run("journalctl", "--sync")
+    rc, out = run("journalctl", "--no-pager", "-o", "json", "-u", UNIT,
+                  *matches)
+    return [json.loads(ln) for ln in out.splitlines() if ln.startswith("{")]
+
+
+def test_journal_fields():
+    """log_target "journal": a request's messages reach the journal by
+    its native protocol with SSD_LISTENER and SSD_PEER, so that
+    "journalctl -u sockserverd SSD_LISTENER=echo" finds them; so do
+    those a fork listener's request process logs."""
+    reset()
+    write_conf(BASE, globals_='shutdown_timeout = 10.0; '
+               'log_target = "journal"; log_level = "debug";')
+    start()
+    pid = prop("MainPID")
+    for name, port in (("echo", ECHO), ("fork", FORK)):
+        s = connect(port)
+        me = "%s:%d" % s.getsockname()[:2]
+        got = finish_request(s, b"hi\n")
+        s.close()
+        check(got == b"hi\n", "%s gave %r" % (name, got))
+        done = "listener=%s peer=%s: done" % (name, me)
+        es = wait_for(lambda: [e for e in journal_match(
+            "SSD_LISTENER=" + name, "SSD_PEER=" + me)
+            if e.get("MESSAGE") == done],
+            "journalctl -u %s SSD_LISTENER=%s SSD_PEER=%s: %r"
+            % (UNIT, name, me, done))
+        e = es[0]
+        check(e.get("_TRANSPORT") == "journal", "_TRANSPORT=%r"
+              % e.get("_TRANSPORT"))
+        check(e.get("PRIORITY") == "7" and
+              e.get("SYSLOG_IDENTIFIER") == "sockserverd",
+              "PRIORITY=%r SYSLOG_IDENTIFIER=%r" % (
+                  e.get("PRIORITY"), e.get("SYSLOG_IDENTIFIER")))
+        if name == "echo":
+            check(e.get("_PID") == pid, "_PID=%r, MainPID=%s"
+                  % (e.get("_PID"), pid))
+    # Nothing fell back to stderr (journald's stream from the unit).
+    stream = [e.get("MESSAGE") for e in journal_match("_TRANSPORT=stdout")
+              if e.get("_PID") == pid]
+    check(not any("cannot reach" in str(m) for m in stream),
+          "fell back to stderr: %r" % stream)
+
+
 TESTS = [test_start_notify, test_echo, test_reload_applies,
          test_reload_bad_file_fails, test_reload_check_is_quiet,
          test_reload_unreadable_file_fails,
          test_plugin_dropped_in, test_stop_drains_fork_and_exec,
          test_socket_activation, test_exit_1_not_restarted,
-         test_bad_file_not_restarted]
+         test_bad_file_not_restarted, test_journal_fields]
 
 
 def main():
