@@ -449,6 +449,9 @@ log_journal_write(int level, const char *listener, const char *peer,
 	return true;
 }
 
+static void	log_deliver(int, bool, const char *, const char *,
+		    const char *, va_list) __attribute__((format(printf, 5, 0)));
+
 static void
 log_deliver(int level, bool with_errno, const char *listener,
     const char *peer, const char *fmt, va_list ap)
