@@ -13,6 +13,7 @@ import os
 import re
 import socket
 import struct
+import threading
 import unittest
 
 from ssdtest import (IO_TIMEOUT, MODELS, DaemonTestCase, Deadline, conf,
@@ -312,6 +313,7 @@ class FullJournalTests(JournalTestCase):
     def test_full_journal_drops_counts_and_keeps_serving(self):
         d, j, _ = self.journal_daemon(conf(
             listener_conf("echo", concurrency="event"),
+            listener_conf("t", concurrency="thread"),
             listener_conf("st", handler="status"),
             globals_=JOURNAL_TARGET))
         self.use_journal_listeners(d, j)
@@ -319,12 +321,30 @@ class FullJournalTests(JournalTestCase):
         # datagrams (net.unix.max_dgram_qlen), and every request logs
         # two messages at debug.  A daemon that waited for room would
         # miss these deadlines.
+        # Four clients at once on a thread listener too: threads that
+        # log (and drop) concurrently.
+        errors = []
+
+        def client(name, n):
+            try:
+                for i in range(n):
+                    s = d.connect(name, timeout=IO_TIMEOUT)
+                    self.assertEqual(exchange(s, b"x%d\n" % i),
+                                     b"x%d\n" % i)
+                    s.close()
+            except BaseException as e:      # reported below
+                errors.append(e)
         dl = Deadline(60)
-        for i in range(300):
-            s = d.connect("echo", timeout=IO_TIMEOUT)
-            self.assertEqual(exchange(s, b"x%d\n" % i), b"x%d\n" % i)
-            s.close()
-            self.assertFalse(dl.expired(), "300 requests took over 60s")
+        ts = [threading.Thread(target=client, args=("t", 50), daemon=True)
+              for _ in range(4)]
+        for t in ts:
+            t.start()
+        client("echo", 300)
+        for t in ts:
+            t.join(dl.remaining())
+        self.assertFalse(any(t.is_alive() for t in ts), "clients stuck")
+        self.assertEqual(errors, [])
+        self.assertFalse(dl.expired(), "500 requests took over 60s")
         dropped = self.metrics(d)
         self.assertGreater(dropped, 0)
         # Room again: the next message through is followed by a warning
