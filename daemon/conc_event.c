@@ -422,8 +422,8 @@ conc_event_workers_start(struct lrun *r)
 		struct ev_loop	*loop = ev_loop_new(EVFLAG_AUTO);
 
 		if (loop == NULL) {
-			log_errorx("listener=%s: cannot create event loop %zu",
-			    r->r_listener->l_name, i);
+			log_about(LOG_ERR, r->r_listener->l_name, NULL,
+			    "cannot create event loop %zu", i);
 			goto short_of_workers;
 		}
 		conc_event_eloop_init(t, loop);
@@ -447,8 +447,8 @@ conc_event_workers_start(struct lrun *r)
 			conc_event_eloop_fini(t);
 			ev_loop_destroy(loop);
 			t->t_loop = NULL;
-			log_errorx("listener=%s: cannot start worker %zu: %s",
-			    r->r_listener->l_name, i, strerror(rc));
+			log_about(LOG_ERR, r->r_listener->l_name, NULL,
+			    "cannot start worker %zu: %s", i, strerror(rc));
 			goto short_of_workers;
 		}
 	}
@@ -458,8 +458,8 @@ short_of_workers:
 	 * rather than tear their loops down under those. */
 	for (size_t i = 0; i < k->k_n; i++)
 		if (k->k_loops[i].t_thread != 0) {
-			log_warningx("listener=%s: serving with fewer workers "
-			    "than configured", r->r_listener->l_name);
+			log_about(LOG_WARNING, r->r_listener->l_name, NULL,
+			    "serving with fewer workers than configured");
 			return 0;
 		}
 	conc_event_workers_stop(r);

@@ -71,6 +71,7 @@ conc_fork_child_main(struct ssd_request *rq, pid_t parent)
 	if (keep != STDERR_FILENO + 1)
 		keep = STDERR_FILENO;	/* the daemon's stdio was closed */
 	priv_closefrom(keep + 1);
+	log_reset_fds();	/* the journal's socket was among them */
 	rq->rq_fd = keep;
 	request_set_blocking(rq);
 	request_run(rq);

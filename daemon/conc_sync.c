@@ -60,8 +60,8 @@ conc_sync_start(struct lrun *r)
 	rc = pthread_create(&s->s_thread, NULL, conc_sync_main, s);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0) {
-		log_errorx("listener=%s: cannot start its thread: %s",
-		    r->r_listener->l_name, strerror(rc));
+		log_about(LOG_ERR, r->r_listener->l_name, NULL,
+		    "cannot start its thread: %s", strerror(rc));
 		pthread_cond_destroy(&s->s_cond);
 		pthread_mutex_destroy(&s->s_mtx);
 		free(s);

@@ -991,9 +991,11 @@ config_globals(struct config_ctx *c, const config_setting_t *root)
 			cf->cf_log_target = LOG_TARGET_STDERR;
 		else if (strcmp(v, "syslog") == 0)
 			cf->cf_log_target = LOG_TARGET_SYSLOG;
+		else if (strcmp(v, "journal") == 0)
+			cf->cf_log_target = LOG_TARGET_JOURNAL;
 		else
 			diag_setting(c->c_diag, s, "\"log_target\" must be "
-			    "stderr or syslog, not \"%s\"", v);
+			    "stderr, syslog or journal, not \"%s\"", v);
 	}
 	config_get_float(c, root, "shutdown_timeout", 0, 86400,
 	    &cf->cf_shutdown_timeout);

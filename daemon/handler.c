@@ -66,6 +66,7 @@ handler_probe_child(const struct listener *l, const struct diag *pd, int fd)
 		fd = STDERR_FILENO + 1;
 	}
 	priv_closefrom(fd + 1);
+	log_reset_fds();
 	alarm(HANDLER_PROBE_TIMEOUT);
 	diag_init(&d);
 	d.d_incdir = pd->d_incdir != NULL ? xstrdup(pd->d_incdir) : NULL;

@@ -317,8 +317,8 @@ lsock_open(const struct listener *l, bool *in_use_r, char *err,
 				    "socket %s: %s", path, strerror(errno));
 				goto fail;
 			}
-			log_infox("listener=%s: removed stale socket %s",
-			    l->l_name, path);
+			log_about(LOG_INFO, l->l_name, NULL,
+			    "removed stale socket %s", path);
 			break;
 		}
 	}
@@ -512,12 +512,13 @@ lsock_adjust(struct lsock *k, const struct listener *l)
 
 	if (k->k_type == SOCK_STREAM && l->l_queue_size != k->k_queue_size &&
 	    listen(k->k_fd, l->l_queue_size) == -1)
-		log_warning("listener=%s: listen(%d)", l->l_name,
-		    l->l_queue_size);
+		log_about(LOG_WARNING, l->l_name, NULL, "listen(%d): %s",
+		    l->l_queue_size, strerror(errno));
 	k->k_queue_size = l->l_queue_size;
 	if (k->k_unlink && path != NULL && l->l_unix_mode != k->k_unix_mode &&
 	    chmod(path, l->l_unix_mode) == -1)
-		log_warning("listener=%s: chmod %s", l->l_name, path);
+		log_about(LOG_WARNING, l->l_name, NULL, "chmod %s: %s", path,
+		    strerror(errno));
 	k->k_unix_mode = l->l_unix_mode;
 	if (k->k_family != AF_UNIX && l->l_reuse_port != k->k_reuse_port) {
 		int on = l->l_reuse_port;
@@ -642,9 +643,8 @@ listener_pause(struct lwatch *w, int err)
 {
 	ev_io_stop(w->w_loop, &w->w_io);
 	if (!w->w_backoff_logged)
-		log_warningx("listener=%s: %s: pausing for %gs",
-		    w->w_run->r_listener->l_name, strerror(err),
-		    LISTENER_BACKOFF);
+		log_about(LOG_WARNING, w->w_run->r_listener->l_name, NULL,
+		    "%s: pausing for %gs", strerror(err), LISTENER_BACKOFF);
 	w->w_backoff_logged = true;
 	ev_timer_set(&w->w_backoff, LISTENER_BACKOFF, 0.);
 	ev_timer_start(w->w_loop, &w->w_backoff);
@@ -702,8 +702,8 @@ listener_accept(struct lwatch *w)
 				return;
 			}
 			errno = err;
-			log_warning("listener=%s: accept",
-			    r->r_listener->l_name);
+			log_about(LOG_WARNING, r->r_listener->l_name, NULL,
+			    "accept: %s", strerror(errno));
 			break;
 		}
 		w->w_backoff_logged = false;
@@ -743,8 +743,8 @@ listener_recv(struct lwatch *w)
 				continue;
 			if (err != EAGAIN && err != EWOULDBLOCK) {
 				errno = err;
-				log_warning("listener=%s: recvfrom",
-				    l->l_name);
+				log_about(LOG_WARNING, l->l_name, NULL,
+				    "recvfrom: %s", strerror(errno));
 			}
 			break;
 		}

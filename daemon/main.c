@@ -177,6 +177,10 @@ main(int argc, char *argv[])
 		log_noticex("detached: logging to syslog from now on");
 		log_init(level, LOG_TARGET_SYSLOG);
 	}
+	/* Detached, stderr goes nowhere: when the journal cannot be
+	 * reached, syslog is where an operator would look. */
+	if (daemonize)
+		log_set_fallback(LOG_TARGET_SYSLOG);
 	priv_daemonize_done(dfd);
 	status = server_run();
 	goto done;

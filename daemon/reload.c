@@ -181,7 +181,7 @@ reload_bind(struct gen *old, struct gen *g)
 			released[nreleased++] = held[i];
 			held[i]->k_shut = true;
 		}
-		log_infox("listener=%s: rebinding %s", r->r_listener->l_name,
+		log_about(LOG_INFO, r->r_listener->l_name, NULL, "rebinding %s",
 		    held[i]->k_local);
 		if (server_open_run(r, NULL, NULL) == -1)
 			goto done;
@@ -241,9 +241,10 @@ reload_done_cb(struct ev_loop *loop, ev_async *w, int revents)
 		server_swap(g);
 		for (size_t i = 0; i < g->g_nruns; i++)
 			if (server_start_listener(&g->g_runs[i]) == -1) {
-				log_errorx("listener=%s: not serving: its "
-				    "concurrency model could not start",
-				    g->g_runs[i].r_listener->l_name);
+				log_about(LOG_ERR,
+				    g->g_runs[i].r_listener->l_name, NULL,
+				    "not serving: its concurrency model "
+				    "could not start");
 				broken++;
 			}
 		log_noticex("reloaded %s: %zu listeners", g->g_cfg->cf_path,

@@ -1181,15 +1181,13 @@ void
 ssd_log(const struct ssd_request *rq, int level, const char *fmt, ...)
 {
 	va_list	 ap;
-	char	 msg[1024];
 
 	if (level <= LOG_ERR)	/* only ever the request's own thread */
 		((struct ssd_request *)(uintptr_t)rq)->rq_error_logged = true;
 	if (!log_is_enabled(level))
 		return;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	log_vlog_about(level, rq->rq_listener->l_name, rq->rq_peerstr, fmt,
+	    ap);
 	va_end(ap);
-	log_msg(level, "listener=%s peer=%s: %s", rq->rq_listener->l_name,
-	    rq->rq_peerstr, msg);
 }

@@ -407,8 +407,8 @@ server_open_run(struct lrun *r, struct lsock *kept, bool *in_use_r)
 	if (kept != NULL) {
 		lsock_ref(kept);
 		r->r_sock = kept;
-		log_infox("listener=%s: keeps its socket %s (%s, %s, handler "
-		    "%s)", l->l_name, kept->k_local, l->l_type == SOCK_STREAM ?
+		log_about(LOG_INFO, l->l_name, NULL, "keeps its socket %s (%s, %s, "
+		    "handler %s)", kept->k_local, l->l_type == SOCK_STREAM ?
 		    "stream" : "dgram", r->r_ops->name, r->r_hi.i_handler->name);
 		return 0;
 	}
@@ -422,8 +422,8 @@ server_open_run(struct lrun *r, struct lsock *kept, bool *in_use_r)
 			    l->l_name, err);
 		return -1;
 	}
-	log_infox("listener=%s: listening on %s (%s, %s, handler %s%s%s%s)",
-	    l->l_name, r->r_sock->k_local, l->l_type == SOCK_STREAM ?
+	log_about(LOG_INFO, l->l_name, NULL, "listening on %s (%s, %s, handler "
+	    "%s%s%s%s)", r->r_sock->k_local, l->l_type == SOCK_STREAM ?
 	    "stream" : "dgram", r->r_ops->name, r->r_hi.i_handler->name,
 	    r->r_sock->k_inherited[0] != '\0' ? ", inherited socket \"" : "",
 	    r->r_sock->k_inherited, r->r_sock->k_inherited[0] != '\0' ?

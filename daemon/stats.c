@@ -134,8 +134,8 @@ stats_refusal(struct lstats *s, _Atomic unsigned long *counter,
 	    &s->s_refusal_logged, &last, now))
 		return;
 	n = atomic_exchange(&s->s_refused_unlogged, 0);
-	log_infox("listener=%s peer=%s: %s (%lu turned away since the last "
-	    "report)", s->s_name, peer, why, n);
+	log_about(LOG_INFO, s->s_name, peer, "%s (%lu turned away since the "
+	    "last report)", why, n);
 }
 
 void
@@ -327,6 +327,10 @@ stats_render(struct stats_buf *b, bool prometheus)
 	stats_cat(b, "# HELP sockserverd_reloads_total Configuration "
 	    "reloads that took.\n# TYPE sockserverd_reloads_total counter\n"
 	    "sockserverd_reloads_total %lu\n", stats_load(&stats_reloads));
+	stats_cat(b, "# HELP sockserverd_log_dropped_total Log messages the "
+	    "journal dropped (its socket was full).\n# TYPE "
+	    "sockserverd_log_dropped_total counter\n"
+	    "sockserverd_log_dropped_total %lu\n", log_dropped());
 	pthread_mutex_unlock(&stats_mtx);
 }
 

@@ -5,7 +5,8 @@
 Boots Debian bookworm's systemd (252) in a container with systemd-nspawn
 and checks the installed sockserverd.service there (inside.py: start,
 reload, a bad reload, a plugin, stop with requests in progress, socket
-activation, no restart after exit status 1).
+activation, no restart after exit status 1, the journal's fields with
+log_target "journal").
 
   1. debootstrap and systemd-nspawn (installed with apt-get if missing);
   2. a minimal bookworm root, made once and kept in build/systemd-root/

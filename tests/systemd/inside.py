@@ -6,8 +6,9 @@ a oneshot unit (ssd-test.service) once the container's systemd is up.
 It drives the installed sockserverd.service with systemctl and talks to it
 over loopback: start (Type=notify), echo, reload (good, bad, a plugin
 dropped in), stop with fork and exec requests in progress, socket
-activation with the example sockserverd.socket, and no restart after exit
-status 1.  One line per check, "PASS: name" or "FAIL: name: why", goes to
+activation with the example sockserverd.socket, no restart after exit
+status 1, and log_target "journal" (journalctl SSD_LISTENER=NAME finds a
+request's messages).  One line per check, "PASS: name" or "FAIL: name: why", goes to
 stdout and to RESULTS/log; RESULTS/done is written last, with the counts.
 
 Every wait polls a condition with a deadline; every command has a
@@ -490,12 +491,65 @@ def test_bad_file_not_restarted():
                  % where(text, "bogus"), "FILE:LINE of the bad key")
 
 
+def journal_match(*matches, unit=UNIT):
+    """The entries of the journal with these FIELD=value matches
+    (journalctl [-u UNIT] FIELD=value ...), as dicts."""
+    run("journalctl", "--sync")
+    rc, out = run("journalctl", "--no-pager", "-o", "json",
+                  *(["-u", unit] if unit else []), *matches)
+    return [json.loads(ln) for ln in out.splitlines() if ln.startswith("{")]
+
+
+def test_journal_fields():
+    """log_target "journal": a request's messages reach the journal by
+    its native protocol with SSD_LISTENER and SSD_PEER, so that
+    "journalctl -u sockserverd SSD_LISTENER=echo" finds them, and
+    "journalctl SSD_LISTENER=fork" those a fork listener's request
+    process logs."""
+    reset()
+    write_conf(BASE, globals_='shutdown_timeout = 10.0; '
+               'log_target = "journal"; log_level = "debug";')
+    start()
+    pid = prop("MainPID")
+    for name, port in (("echo", ECHO), ("fork", FORK)):
+        s = connect(port)
+        me = "%s:%d" % s.getsockname()[:2]
+        got = finish_request(s, b"hi\n")
+        s.close()
+        check(got == b"hi\n", "%s gave %r" % (name, got))
+        done = "listener=%s peer=%s: done" % (name, me)
+        # A fork child's last message comes from a process that has
+        # exited by the time journald looks up its unit in /proc: the
+        # entry has no _SYSTEMD_UNIT, and "journalctl -u" misses it.
+        unit = UNIT if name == "echo" else None
+        es = wait_for(lambda: [e for e in journal_match(
+            "SSD_LISTENER=" + name, "SSD_PEER=" + me, unit=unit)
+            if e.get("MESSAGE") == done],
+            "journalctl %sSSD_LISTENER=%s SSD_PEER=%s: %r"
+            % ("-u %s " % unit if unit else "", name, me, done))
+        e = es[0]
+        check(e.get("_TRANSPORT") == "journal", "_TRANSPORT=%r"
+              % e.get("_TRANSPORT"))
+        check(e.get("PRIORITY") == "7" and
+              e.get("SYSLOG_IDENTIFIER") == "sockserverd",
+              "PRIORITY=%r SYSLOG_IDENTIFIER=%r" % (
+                  e.get("PRIORITY"), e.get("SYSLOG_IDENTIFIER")))
+        if name == "echo":
+            check(e.get("_PID") == pid, "_PID=%r, MainPID=%s"
+                  % (e.get("_PID"), pid))
+    # Nothing fell back to stderr (journald's stream from the unit).
+    stream = [e.get("MESSAGE") for e in journal_match("_TRANSPORT=stdout")
+              if e.get("_PID") == pid]
+    check(not any("cannot reach" in str(m) for m in stream),
+          "fell back to stderr: %r" % stream)
+
+
 TESTS = [test_start_notify, test_echo, test_reload_applies,
          test_reload_bad_file_fails, test_reload_check_is_quiet,
          test_reload_unreadable_file_fails,
          test_plugin_dropped_in, test_stop_drains_fork_and_exec,
          test_socket_activation, test_exit_1_not_restarted,
-         test_bad_file_not_restarted]
+         test_bad_file_not_restarted, test_journal_fields]
 
 
 def main():

@@ -21,6 +21,7 @@ static Suite *(*const check_suites[])(void) = {
 	proxy_suite,
 	tls_suite,
 	source_suite,
+	log_suite,
 };
 
 int

@@ -18,5 +18,6 @@ Suite	*coro_suite(void);
 Suite	*proxy_suite(void);
 Suite	*tls_suite(void);
 Suite	*source_suite(void);
+Suite	*log_suite(void);
 
 #endif /* SUITES_H */
