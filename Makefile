@@ -217,7 +217,7 @@ soak: $(SSD) $(PLUGINS) | $(CHECK_DEPS_OK)
 check-systemd:
 	python3 tests/systemd/check-systemd.py
 
-# The Debian package (not part of check): dpkg-buildpackage -us -uc -b on
+# The Debian package (not part of check): dpkg-buildpackage -us -uc on
 # a copy of the tree (WERROR=1), lintian (fails on E: and W:), then, as
 # root, dpkg -i into check-systemd's bookworm root booted with nspawn:
 # the files, sockserverd -t, the unit enabled and started, remove, purge.

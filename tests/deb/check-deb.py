@@ -5,11 +5,14 @@
   1. a copy of the tree (the files git tracks, and new ones it does not
      ignore) in build/deb-check/sockserverd-VERSION, made a git repository
      of its own;
-  2. dpkg-buildpackage -us -uc -b there, with WERROR=1 (debian/rules
-     passes it to make); the packages land in build/deb-check/; then
-     `git status` in the copy must show nothing (the build leaves no file
-     that .gitignore misses);
-  3. lintian on the .changes: any E: or W: fails (I: are shown);
+  2. dpkg-buildpackage -us -uc there (source and binary: -b makes the
+     same .debs), with WERROR=1 (debian/rules passes it to make); the
+     packages land in build/deb-check/; then `git status` in the copy
+     must show nothing (the build leaves no file that .gitignore misses),
+     and the source package must leave out a build/ and a ./sockserverd
+     put in the copy first;
+  3. lintian on the .changes, source and binaries: any E: or W: fails
+     (I: are shown);
   4. the packages' contents and control data (dpkg-deb): the files, the
      conffile, the postinst that enables and starts the unit;
   5. as root: check-systemd's cached bookworm root (build/systemd-root,
@@ -196,14 +199,20 @@ def build(src):
                             env=apt_env())
         if rc != 0:
             skip("cannot install the Build-Depends:\n" + out[-2000:])
-    log("dpkg-buildpackage -us -uc -b (WERROR=1), log in "
+    # What a build in the tree leaves, which the source package must
+    # leave out (debian/source/options); .gitignore hides them from git.
+    os.makedirs(os.path.join(src, "build"))
+    for f in ("build/left-by-a-build", "sockserverd"):
+        with open(os.path.join(src, f), "w") as fp:
+            fp.write("not source\n")
+    log("dpkg-buildpackage -us -uc (WERROR=1), log in "
         "build/deb-check/build.log")
     env = {k: v for k, v in os.environ.items()
            if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "DESTDIR",
                         "CFLAGS", "CPPFLAGS", "LDFLAGS")}
     env["WERROR"] = "1"
     t0 = time.monotonic()
-    rc, out = quiet(["dpkg-buildpackage", "-us", "-uc", "-b"],
+    rc, out = quiet(["dpkg-buildpackage", "-us", "-uc"],
                     BUILD_TIMEOUT, cwd=src, env=env)
     with open(os.path.join(WORK, "build.log"), "w") as f:
         f.write(out)
@@ -215,6 +224,15 @@ def build(src):
         fail("the build leaves files that git status shows (add them to "
              ".gitignore):", out)
     log("PASS: git status clean after the build")
+    tars = glob.glob(os.path.join(WORK, "sockserverd_*.tar.*"))
+    rc, out = quiet(["tar", "tf", tars[0]] if len(tars) == 1 else
+                    ["false"], 120)
+    names = [n.split("/", 1)[1] for n in out.splitlines() if "/" in n]
+    bad = [n for n in names if n.split("/")[0] in ("build", "sockserverd",
+                                                   ".git")]
+    if rc != 0 or bad or "debian/rules" not in names:
+        fail("the source package %s holds %s" % (tars, bad[:5] or out[-500:]))
+    log("PASS: source package without build/, ./sockserverd or .git")
 
 
 def lint():
