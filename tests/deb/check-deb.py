@@ -114,16 +114,27 @@ def fail(msg, out=None):
 
 
 def quiet(argv, timeout, **kw):
-    """Runs argv with its output in a string; (rc, output)."""
+    """Runs argv with its output in a string; (rc, output).  At the
+    timeout, its process group (its own session: what it started, make
+    and the compilers under dpkg-buildpackage) gets SIGKILL."""
     kw.setdefault("stdin", subprocess.DEVNULL)
     try:
-        r = subprocess.run(argv, timeout=timeout, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, **kw)
-    except subprocess.TimeoutExpired:
-        return -1, "%s: timed out after %ds" % (argv[0], timeout)
+        p = subprocess.Popen(argv, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, start_new_session=True,
+                             **kw)
     except OSError as e:
         return -1, "%s: %s" % (argv[0], e)
-    return r.returncode, r.stdout.decode("utf-8", "replace")
+    try:
+        out, _ = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.communicate()
+        return -1, "%s: timed out after %ds" % (argv[0], timeout)
+    except BaseException:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+        raise
+    return p.returncode, out.decode("utf-8", "replace")
 
 
 def apt_env():
@@ -438,16 +449,18 @@ def main():
     lint()
     contents()
     cs = load_check_systemd()
+    done = "all checks passed"
     try:
         nfail = in_root(cs, keep)
     except SkipRoot as e:
         print("SKIP: check-deb: installing in a bookworm root: %s" % e,
               flush=True)
         nfail = 0
+        done = "build, lintian and contents passed; install skipped"
     if not keep:
         shutil.rmtree(src, ignore_errors=True)
     log("%s, %.0fs" % ("FAIL: %d checks failed" % nfail if nfail
-                       else "all checks passed", time.monotonic() - t0))
+                       else done, time.monotonic() - t0))
     return 1 if nfail else 0
 
 

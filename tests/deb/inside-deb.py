@@ -165,7 +165,12 @@ def test_enabled_and_started():
 
 
 def test_serves():
-    got = wait_for(lambda: echo(b"hello deb\n"), "an echo")
+    def try_echo():
+        try:
+            return echo(b"hello deb\n")
+        except OSError:
+            return None
+    got = wait_for(try_echo, "an echo on 127.0.0.1:%d" % ECHO_PORT)
     check(got == b"hello deb\n", "echo: %r" % got)
 
 
