@@ -50,9 +50,11 @@ CHECK_LIBS	?= $(shell $(PKG_CONFIG) --libs check 2>/dev/null || echo -lcheck)
 PATHS	= -DSSD_VERSION='"$(VERSION)"' -DSSD_SYSCONFDIR='"$(SYSCONFDIR)"' \
 	  -DSSD_HANDLERDIR='"$(HANDLERDIR)"'
 FINAL_CFLAGS	= $(STD) $(WARN) $(OPT) $(HARDEN) $(SAN) -MMD -MP \
-		  -Iinclude $(CONFIG_CFLAGS) $(EV_CFLAGS) $(CPPFLAGS) $(CFLAGS)
+		  -Iinclude $(CONFIG_CFLAGS) $(EV_CFLAGS) $(SSL_CFLAGS) $(CPPFLAGS) $(CFLAGS)
 FINAL_LDFLAGS	= $(SAN) $(LDFLAGS)
-LIBS		= $(EV_LIBS) $(CONFIG_LIBS) -lm -ldl -lpthread
+SSL_CFLAGS	?= $(shell $(PKG_CONFIG) --cflags openssl 2>/dev/null)
+SSL_LIBS	?= $(shell $(PKG_CONFIG) --libs openssl 2>/dev/null || echo -lssl -lcrypto)
+LIBS		= $(EV_LIBS) $(CONFIG_LIBS) $(SSL_LIBS) -lm -ldl -lpthread
 
 # Each flavour builds in its own directory, so a sanitizer build never
 # mixes objects with a plain one and both can exist side by side.
@@ -80,8 +82,10 @@ GENERATED	= $(B)/man/sockserverd.8 $(B)/man/sockserverd.conf.5 \
 		  $(B)/sockserverd.pc $(B)/systemd/sockserverd.service
 DEPS_OK		= $(B)/.deps-build
 CHECK_DEPS_OK	= $(B)/.deps-check
+BENCH_DEPS_OK	= $(B)/.deps-bench
 
 .PHONY: all check unit integration run install lint clean distclean deps bench \
+	bench-tls \
 	check-valgrind valgrind-check soak check-systemd check-deb
 
 all: $(SSD) $(PLUGINS) $(GENERATED)
@@ -92,6 +96,9 @@ $(DEPS_OK):
 	@mkdir -p $(B) && touch $@
 $(CHECK_DEPS_OK):
 	@scripts/deps.sh check
+	@mkdir -p $(B) && touch $@
+$(BENCH_DEPS_OK):
+	@scripts/deps.sh bench
 	@mkdir -p $(B) && touch $@
 deps: $(CHECK_DEPS_OK)
 
@@ -228,13 +235,23 @@ check-deb:
 	python3 tests/deb/check-deb.py
 
 # The benchmark (not part of check): sockserverd's echo under each model
-# beside a minimal epoll echo server, one table of figures and ratios.
+# beside a minimal epoll echo server, one table of figures and ratios; then
+# the TLS benchmark (bench-tls alone): echo over TLS beside a minimal epoll
+# + OpenSSL echo server, and full handshakes beside nginx's stream module.
 BENCH_TOOLS	= $(B)/bench/loadgen $(B)/bench/refserver $(B)/bench/forkrate
+BENCH_TLS_TOOLS	= $(B)/bench/tlsload $(B)/bench/tlsref
 $(B)/bench/%: tests/bench/%.c | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(CC) $(STD) $(WARN) -O2 $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $<
-bench: $(SSD) $(BENCH_TOOLS)
+$(BENCH_TLS_TOOLS): $(B)/bench/%: tests/bench/%.c | $(BENCH_DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CC) $(STD) $(WARN) -Werror -O2 $(SSL_CFLAGS) $(CPPFLAGS) $(CFLAGS) \
+	    $(LDFLAGS) -o $@ $< $(SSL_LIBS)
+bench: $(SSD) $(BENCH_TOOLS) $(BENCH_TLS_TOOLS)
 	SSD_BIN=./$(SSD) BENCH_BIN=$(B)/bench tests/bench/run-bench.sh
+	SSD_BIN=./$(SSD) BENCH_BIN=$(B)/bench tests/bench/run-tls-bench.sh
+bench-tls: $(SSD) $(B)/bench/loadgen $(BENCH_TLS_TOOLS)
+	SSD_BIN=./$(SSD) BENCH_BIN=$(B)/bench tests/bench/run-tls-bench.sh
 
 # Fuzzing (STYLE R14): a libFuzzer harness per parser of outside bytes,
 # tests/fuzz/fuzz_NAME.c, linked with the daemon's own objects built by

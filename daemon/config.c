@@ -15,6 +15,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "daemon.h"
 
@@ -50,7 +51,16 @@ static const char *const config_listener_keys[] = {
 	"reuse_address", "reuse_port", "v6only", "timeout", "concurrency",
 	"max_connections", "max_packet_size", "handler", "options", "allow",
 	"deny", "unix_mode", "max_per_source", "workers", "proxy_protocol",
+	"tls", NULL
+};
+
+static const char *const config_tls_keys[] = {
+	"certificate", "key", "sni", "client_ca", "verify_client",
+	"min_version", "ciphers", "ciphersuites", "alpn", "session_tickets",
 	NULL
+};
+static const char *const config_sni_keys[] = {
+	"server_name", "certificate", "key", NULL
 };
 
 static bool
@@ -470,6 +480,212 @@ config_cidrs(struct config_ctx *c, const config_setting_t *g, const char *key,
 	}
 }
 
+/* A string key that may be empty (""): true when present and a string. */
+static bool
+config_get_string_or_empty(struct config_ctx *c, const config_setting_t *g,
+    const char *key, const char **v)
+{
+	const config_setting_t *s = config_setting_get_member(g, key);
+
+	if (s == NULL || !config_expect(c, s, CONFIG_TYPE_STRING))
+		return false;
+	*v = config_setting_get_string(s);
+	return true;
+}
+
+/* An absolute path: true when present and valid. */
+static bool
+config_get_path(struct config_ctx *c, const config_setting_t *g,
+    const char *key, const char **v)
+{
+	const config_setting_t *s;
+
+	if (!config_get_string(c, g, key, &s, v))
+		return false;
+	if ((*v)[0] != '/') {
+		diag_setting(c->c_diag, s, "\"%s\" must be an absolute path, "
+		    "not \"%s\"", key, *v);
+		return false;
+	}
+	return true;
+}
+
+/* certificate and key of a tls or sni group: both required */
+static void
+config_tls_cert(struct config_ctx *c, const config_setting_t *g,
+    struct tls_cert *tc, const char *what)
+{
+	tc->c_group = g;
+	if (!config_get_path(c, g, "certificate", &tc->c_cert) &&
+	    config_setting_get_member(g, "certificate") == NULL)
+		diag_setting(c->c_diag, g, "%s has no \"certificate\"", what);
+	if (!config_get_path(c, g, "key", &tc->c_key) &&
+	    config_setting_get_member(g, "key") == NULL)
+		diag_setting(c->c_diag, g, "%s has no \"key\"", what);
+}
+
+/* "example.org" or "*.example.org": labels of [A-Za-z0-9-], a wildcard
+ * only as the whole first label. */
+static bool
+config_server_name_is_valid(const char *s)
+{
+	size_t label = 0, len = strlen(s);
+
+	if (len == 0 || len > 253)
+		return false;
+	if (s[0] == '*') {
+		if (s[1] != '.' || s[2] == '\0')
+			return false;
+		s += 2;
+	}
+	for (; *s != '\0'; s++) {
+		if (*s == '.') {
+			if (label == 0)
+				return false;
+			label = 0;
+		} else if (isalnum((unsigned char)*s) || *s == '-') {
+			if (++label > 63)
+				return false;
+		} else
+			return false;
+	}
+	return label > 0;
+}
+
+static void
+config_tls_alpn(struct config_ctx *c, const config_setting_t *s,
+    struct tls_settings *t)
+{
+	int	 n;
+	size_t	 len = 0;
+
+	if (config_setting_type(s) != CONFIG_TYPE_ARRAY &&
+	    config_setting_type(s) != CONFIG_TYPE_LIST) {
+		diag_setting(c->c_diag, s, "\"alpn\" must be an array of "
+		    "strings, such as [\"h2\", \"http/1.1\"]");
+		return;
+	}
+	if ((n = config_setting_length(s)) == 0)
+		return;
+	t->t_alpn = xmalloc((size_t)n * 256);
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(s,
+		    (unsigned)i);
+		const char *v;
+		size_t vl;
+
+		if (config_setting_type(e) != CONFIG_TYPE_STRING) {
+			diag_setting(c->c_diag, e, "\"alpn\" must be an array "
+			    "of strings, such as [\"h2\", \"http/1.1\"]");
+			continue;
+		}
+		v = config_setting_get_string(e);
+		if ((vl = strlen(v)) == 0 || vl > 255) {
+			diag_setting(c->c_diag, e, "\"alpn\" protocol names "
+			    "are 1 to 255 bytes long");
+			continue;
+		}
+		t->t_alpn[len++] = (unsigned char)vl;
+		memcpy(t->t_alpn + len, v, vl);
+		len += vl;
+	}
+	t->t_alpn_len = len;
+}
+
+static const char *const config_verify_names[] = {
+	[TLS_VERIFY_NONE] = "none", [TLS_VERIFY_OPTIONAL] = "optional",
+	[TLS_VERIFY_REQUIRE] = "require",
+};
+static const char *const config_tls_version_names[] = { "1.2", "1.3" };
+
+/* The tls group of listener l, then its files (tls.c). */
+static void
+config_tls(struct config_ctx *c, const config_setting_t *g,
+    struct listener *l)
+{
+	struct tls_settings	*t;
+	const config_setting_t	*s, *e;
+	size_t			 before = c->c_diag->d_count;
+	int			 i, n;
+
+	if (!config_expect(c, g, CONFIG_TYPE_GROUP))
+		return;
+	t = l->l_tls = xcalloc(1, sizeof(*t));
+	t->t_setting = g;
+	t->t_min_version = 12;
+	t->t_tickets = true;
+	config_check_keys(c, g, config_tls_keys, "tls ");
+	config_tls_cert(c, g, &t->t_main, "\"tls\"");
+	if ((s = config_setting_get_member(g, "sni")) != NULL) {
+		if (config_setting_type(s) != CONFIG_TYPE_LIST &&
+		    config_setting_type(s) != CONFIG_TYPE_ARRAY)
+			diag_setting(c->c_diag, s, "\"sni\" must be a list of "
+			    "groups: ( { server_name = ...; certificate = "
+			    "...; key = ...; } )");
+		else if ((n = config_setting_length(s)) > 0) {
+			t->t_sni = xcalloc((size_t)n, sizeof(*t->t_sni));
+			for (i = 0; i < n; i++) {
+				struct tls_cert *tc = &t->t_sni[t->t_nsni];
+				const char *v;
+
+				e = config_setting_get_elem(s, (unsigned)i);
+				if (!config_expect(c, e, CONFIG_TYPE_GROUP))
+					continue;
+				config_check_keys(c, e, config_sni_keys,
+				    "sni ");
+				if (config_get_string(c, e, "server_name",
+				    NULL, &v)) {
+					if (!config_server_name_is_valid(v))
+						diag_setting(c->c_diag,
+						    config_setting_get_member(e,
+						    "server_name"), "\"server_name\" "
+						    "\"%s\" is not a host name or "
+						    "\"*.\" and a domain", v);
+					tc->c_name = v;
+				} else if (config_setting_get_member(e,
+				    "server_name") == NULL)
+					diag_setting(c->c_diag, e, "sni entry "
+					    "has no \"server_name\"");
+				config_tls_cert(c, e, tc, "sni entry");
+				for (size_t k = 0; tc->c_name != NULL &&
+				    k < t->t_nsni; k++)
+					if (strcasecmp(t->t_sni[k].c_name,
+					    tc->c_name) == 0)
+						diag_setting(c->c_diag, e,
+						    "sni server_name \"%s\" is "
+						    "given twice", tc->c_name);
+				t->t_nsni++;
+			}
+		}
+	}
+	if (config_get_path(c, g, "client_ca", &t->t_client_ca) == false)
+		t->t_client_ca = NULL;
+	if ((i = config_get_enum(c, g, "verify_client", config_verify_names, 3,
+	    "none, optional or require")) >= 0)
+		t->t_verify = (enum tls_verify)i;
+	if (t->t_verify != TLS_VERIFY_NONE && t->t_client_ca == NULL &&
+	    config_setting_get_member(g, "client_ca") == NULL)
+		diag_setting(c->c_diag, config_setting_get_member(g,
+		    "verify_client"), "\"verify_client\" = \"%s\" needs "
+		    "\"client_ca\", the CAs that sign client certificates",
+		    config_verify_names[t->t_verify]);
+	if ((i = config_get_enum(c, g, "min_version",
+	    config_tls_version_names, 2, "\"1.2\" or \"1.3\"")) >= 0)
+		t->t_min_version = i == 0 ? 12 : 13;
+	if (config_get_string_or_empty(c, g, "ciphers", &t->t_ciphers) &&
+	    t->t_ciphers[0] == '\0')
+		t->t_ciphers = NULL;
+	if (config_get_string_or_empty(c, g, "ciphersuites",
+	    &t->t_ciphersuites) && t->t_ciphersuites[0] == '\0')
+		t->t_ciphersuites = NULL;
+	if ((s = config_setting_get_member(g, "alpn")) != NULL)
+		config_tls_alpn(c, s, t);
+	config_get_bool(c, g, "session_tickets", &t->t_tickets);
+	/* The files, once the settings are right. */
+	if (c->c_diag->d_count == before)
+		tls_build(t, l->l_name != NULL ? l->l_name : "?", c->c_diag);
+}
+
 static const char *const config_family_names[] = { "inet", "inet6", "unix" };
 static const int config_family_values[] = { AF_INET, AF_INET6, AF_UNIX };
 static const char *const config_type_names[] = { "stream", "dgram" };
@@ -593,6 +809,9 @@ config_listener(struct config_ctx *c, const config_setting_t *g)
 	if (config_get_int(c, g, "workers", 1, 1024, &n))
 		l->l_workers = n;
 	config_get_bool(c, g, "proxy_protocol", &l->l_proxy_protocol);
+	if ((s = config_setting_get_member(g, "tls")) != NULL &&
+	    l->l_type == SOCK_STREAM)
+		config_tls(c, s, l);
 
 	/* Keys that the rest of the listener rules out. */
 	if (l->l_type == SOCK_STREAM)
@@ -601,6 +820,8 @@ config_listener(struct config_ctx *c, const config_setting_t *g)
 	if (l->l_type == SOCK_DGRAM) {
 		config_not_for(c, g, "proxy_protocol", "applies to stream "
 		    "listeners only");
+		config_not_for(c, g, "tls", "applies to stream listeners "
+		    "only (DTLS is not supported)");
 		config_not_for(c, g, "queue_size", "applies to stream "
 		    "listeners only");
 	}
@@ -671,6 +892,10 @@ config_listener_free(struct listener *l)
 	free(l->l_handler_spec);
 	free(l->l_allow);
 	free(l->l_deny);
+	if (l->l_tls != NULL) {
+		tls_settings_free(l->l_tls);
+		free(l->l_tls);
+	}
 	free(l);
 }
 

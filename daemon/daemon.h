@@ -130,7 +130,8 @@ struct lstats {
 	_Atomic unsigned long s_requests, s_in_progress, s_refused_acl,
 			 s_refused_per_source, s_refused_size, s_capped,
 			 s_bytes_in, s_bytes_out, s_errors, s_timeouts,
-			 s_duration_us, s_refused_proxy;
+			 s_duration_us, s_refused_proxy,
+			 s_refused_tls;
 	_Atomic long	 s_refusal_logged;	/* second of the last log */
 	_Atomic unsigned long s_refused_unlogged;	/* since that log */
 	_Atomic unsigned long s_hist[STATS_NBUCKETS + 1];
@@ -194,6 +195,39 @@ const struct ssd_handler *loader_builtin(size_t i);
 /* prints the -L listing to fp */
 void	loader_list(const char *handler_dir, FILE *fp);
 
+/* tls.c: the TLS settings of a listener and the contexts built from them */
+enum tls_verify { TLS_VERIFY_NONE, TLS_VERIFY_OPTIONAL, TLS_VERIFY_REQUIRE };
+struct tls_cert {
+	const char		*c_name;	/* sni server_name; NULL: default */
+	const char		*c_cert, *c_key;
+	const config_setting_t	*c_group;	/* where it was given */
+};
+struct tls_ctx;
+struct tls_settings {
+	const config_setting_t	*t_setting;	/* the tls group */
+	struct tls_cert		 t_main;
+	struct tls_cert		*t_sni;
+	size_t			 t_nsni;
+	const char		*t_client_ca;	/* NULL: none */
+	enum tls_verify		 t_verify;
+	int			 t_min_version;	/* 12 or 13 */
+	const char		*t_ciphers;	/* NULL: OpenSSL's default */
+	const char		*t_ciphersuites;
+	unsigned char		*t_alpn;	/* wire format; NULL: none */
+	size_t			 t_alpn_len;
+	bool			 t_tickets;
+	struct tls_ctx		*t_ctx;		/* what tls_build made */
+};
+/* Loads the certificates, keys and CAs of t and builds its contexts;
+ * problems go to d as FILE:LINE of the setting concerned.  0 or -1. */
+int	tls_build(struct tls_settings *, const char *listener_name,
+	    struct diag *);
+/* frees t's contexts and lists (not t) */
+void	tls_settings_free(struct tls_settings *);
+/* true if an sni server_name (exact, or "*.example": one label) matches
+ * the name a client sent; case-insensitive */
+bool	tls_sni_match(const char *pattern, const char *name);
+
 /* config.c */
 
 enum conc_model {
@@ -231,6 +265,7 @@ struct listener {
 	long			 l_max_per_source;
 	long			 l_workers;
 	bool			 l_proxy_protocol;
+	struct tls_settings	*l_tls;		/* NULL: plaintext */
 	struct sockaddr_storage	 l_addr;	/* resolved */
 	socklen_t		 l_addrlen;
 

@@ -6,12 +6,14 @@
  * provides (poll(2) for the blocking models), bounded by the listener's
  * timeout.  Nothing here decides which thread runs a request.
  */
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <arpa/inet.h>
 #include <signal.h>
 
 #include <errno.h>
@@ -85,6 +87,7 @@ request_new_dgram(struct lrun *r, const void *data, size_t n,
 void
 request_close(struct ssd_request *rq)
 {
+	tls_close(rq);
 	if (rq->rq_type == SOCK_STREAM && rq->rq_fd != -1) {
 		close(rq->rq_fd);
 		rq->rq_fd = -1;
@@ -96,8 +99,10 @@ request_free(struct ssd_request *rq)
 {
 	if (rq == NULL)
 		return;
+	tls_close(rq);
 	if (rq->rq_type == SOCK_STREAM && rq->rq_fd != -1)
 		close(rq->rq_fd);
+	free(rq->rq_env);
 	free(rq->rq_buf);
 	free(rq->rq_out);
 	free(rq);
@@ -165,6 +170,15 @@ request_run(struct ssd_request *rq)
 
 	if (rq->rq_listener->l_proxy_protocol && !request_proxied(rq))
 		return;
+	/* After the PROXY header, which comes in clear. */
+	if (rq->rq_listener->l_tls != NULL) {
+		char why[256];
+
+		if (tls_accept(rq, why, sizeof(why)) == -1) {
+			request_refuse(rq, &rq->rq_stats->s_refused_tls, why);
+			return;
+		}
+	}
 	if (h->setup != NULL && (rc = h->setup(rq)) != 0) {
 		ssd_log(rq, LOG_INFO, "refused by setup (%d)", rc);
 		return;
@@ -172,6 +186,7 @@ request_run(struct ssd_request *rq)
 	rc = h->handle(rq);
 	if (h->finish != NULL)
 		h->finish(rq);
+	tls_shutdown(rq);
 	if (rq->rq_type == SOCK_DGRAM)
 		request_dgram_reply(rq);
 	if (atomic_load(&rq->rq_cut))
@@ -212,7 +227,8 @@ request_set_blocking(struct ssd_request *rq)
 	struct timeval	 tv;
 	int		 fl;
 
-	if (rq->rq_type != SOCK_STREAM ||
+	/* TLS waits for what OpenSSL wants, on a non-blocking socket. */
+	if (rq->rq_type != SOCK_STREAM || rq->rq_listener->l_tls != NULL ||
 	    (fl = fcntl(rq->rq_fd, F_GETFL)) == -1 ||
 	    fcntl(rq->rq_fd, F_SETFL, fl & ~O_NONBLOCK) == -1)
 		return;
@@ -310,6 +326,8 @@ request_read_raw(struct ssd_request *rq, void *buf, size_t len)
 {
 	ssize_t n;
 
+	if (rq->rq_tls != NULL)
+		return tls_read(rq, buf, len);
 	/* The last read drained the socket: the next would say EAGAIN. */
 	if (rq->rq_drained && !rq->rq_blocking &&
 	    rq->rq_wait(rq, rq->rq_fd, POLLIN) == -1)
@@ -466,6 +484,8 @@ ssd_write(struct ssd_request *rq, const void *buf, size_t len)
 	}
 	if (len == 0)
 		return 0;
+	if (rq->rq_tls != NULL)
+		return tls_write(rq, buf, len);
 	for (;;) {
 		if (atomic_load(&rq->rq_cut)) {
 			errno = ECONNABORTED;
@@ -588,6 +608,85 @@ int
 ssd_fd(const struct ssd_request *rq)
 {
 	return rq->rq_fd;
+}
+
+/* What ssd_env returns for the ucspi-tcp names, made on first use. */
+struct request_env {
+	char	e_proto[8];
+	char	e_rip[INET6_ADDRSTRLEN], e_rport[8];
+	char	e_lip[INET6_ADDRSTRLEN], e_lport[8];
+};
+
+/* "IP" and "PORT" of a socket address, as ucspi-tcp writes them. */
+static void
+request_env_addr(const struct sockaddr *sa, char *ip, size_t iplen,
+    char *port, size_t portlen)
+{
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *sin = (const void *)sa;
+
+		inet_ntop(AF_INET, &sin->sin_addr, ip, (socklen_t)iplen);
+		snprintf(port, portlen, "%u", ntohs(sin->sin_port));
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const void *)sa;
+
+		inet_ntop(AF_INET6, &sin6->sin6_addr, ip, (socklen_t)iplen);
+		snprintf(port, portlen, "%u", ntohs(sin6->sin6_port));
+	} else {
+		snprintf(ip, iplen, "0.0.0.0");
+		snprintf(port, portlen, "0");
+	}
+}
+
+static struct request_env *
+request_env(const struct ssd_request *crq)
+{
+	struct ssd_request	*rq = (struct ssd_request *)(uintptr_t)crq;
+	struct request_env	*e;
+	struct sockaddr_storage	 local;
+	socklen_t		 len = sizeof(local);
+	const struct sockaddr	*peer = (const struct sockaddr *)&rq->rq_peer;
+
+	if (rq->rq_env != NULL)
+		return rq->rq_env;
+	e = rq->rq_env = xcalloc(1, sizeof(*e));
+	snprintf(e->e_proto, sizeof(e->e_proto), "%s",
+	    peer->sa_family == AF_INET6 ? "TCP6" :
+	    peer->sa_family == AF_INET ? "TCP" : "UNIX");
+	request_env_addr(peer, e->e_rip, sizeof(e->e_rip), e->e_rport,
+	    sizeof(e->e_rport));
+	/* The address the client reached (behind a PROXY header too: the
+	 * socket's own, as ucspi-tcp would see it). */
+	if (getsockname(rq->rq_fd, (struct sockaddr *)&local, &len) == -1)
+		local.ss_family = AF_UNSPEC;
+	request_env_addr((struct sockaddr *)&local, e->e_lip,
+	    sizeof(e->e_lip), e->e_lport, sizeof(e->e_lport));
+	return e;
+}
+
+const char *
+ssd_env(const struct ssd_request *rq, const char *name)
+{
+	struct request_env *e;
+
+	if (name == NULL)
+		return NULL;
+	if (strncmp(name, "SSL_", 4) == 0 || strcmp(name, "HTTPS") == 0)
+		return tls_env(rq, name);
+	if (strcmp(name, "PROTO") != 0 && strncmp(name, "TCP", 3) != 0)
+		return NULL;
+	e = request_env(rq);
+	if (strcmp(name, "PROTO") == 0)
+		return e->e_proto;
+	if (strcmp(name, "TCPREMOTEIP") == 0)
+		return e->e_rip;
+	if (strcmp(name, "TCPREMOTEPORT") == 0)
+		return e->e_rport;
+	if (strcmp(name, "TCPLOCALIP") == 0)
+		return e->e_lip;
+	if (strcmp(name, "TCPLOCALPORT") == 0)
+		return e->e_lport;
+	return NULL;
 }
 
 /* Seconds since the connection last carried data either way (TCP), or
@@ -756,6 +855,312 @@ done:
 		close(pfd);
 	if (efd != -1)
 		close(efd);
+	return rc;
+}
+
+/* Without waiting, on the connection, TLS or not: >0, 0 at EOF, or -1
+ * with errno (EAGAIN: *want says POLLIN or POLLOUT). */
+static ssize_t
+request_read_try(struct ssd_request *rq, void *buf, size_t len, short *want)
+{
+	ssize_t n;
+
+	if (rq->rq_tls != NULL)
+		return tls_read_try(rq, buf, len, want);
+	while ((n = recv(rq->rq_fd, buf, len, MSG_DONTWAIT)) == -1 &&
+	    errno == EINTR)
+		continue;
+	if (n > 0)
+		stats_add(&rq->rq_stats->s_bytes_in, (unsigned long)n);
+	*want = POLLIN;
+	return n;
+}
+
+static ssize_t
+request_write_try(struct ssd_request *rq, const void *buf, size_t len,
+    short *want)
+{
+	ssize_t n;
+
+	if (rq->rq_tls != NULL)
+		return tls_write_try(rq, buf, len, want);
+	while ((n = send(rq->rq_fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL)) ==
+	    -1 && errno == EINTR)
+		continue;
+	if (n > 0)
+		stats_add(&rq->rq_stats->s_bytes_out, (unsigned long)n);
+	*want = POLLOUT;
+	return n;
+}
+
+/* Each direction's buffer in ssd_relay. */
+#define RELAY_BUFSIZE	(16 * 1024)
+
+/* One descriptor of the relay's epoll set, registered for *cur. */
+static void
+request_relay_watch(int ep, int fd, uint32_t want, uint32_t *cur)
+{
+	struct epoll_event ev;
+
+	if (fd == -1 || want == *cur)
+		return;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = want;
+	ev.data.fd = fd;
+	/* Not watched at all rather than for nothing: a hung-up pipe or
+	 * socket would otherwise wake the wait again and again. */
+	if (want == 0)
+		epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
+	else if (*cur == 0)
+		epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+	else
+		epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev);
+	*cur = want;
+}
+
+static void
+request_close_fd(int *fd)
+{
+	if (*fd != -1) {
+		close(*fd);
+		*fd = -1;
+	}
+}
+
+int
+ssd_relay(struct ssd_request *rq, int to_prog, int from_prog, pid_t pid,
+    int *status)
+{
+	char		*cbuf = NULL, *pbuf = NULL;
+	size_t		 coff = 0, clen = 0, poff = 0, plen = 0;
+	bool		 c_eof = false, c_dead = false, p_eof = false;
+	bool		 exited = false, notified = false, moved;
+	double		 saved = rq->rq_timeout, last, left, killed_at = 0;
+	uint32_t	 w_conn = 0, w_to = 0, w_from = 0, w_pid = 0;
+	uint32_t	 want_conn, want_to, want_from;
+	short		 want;
+	int		 ep, pfd = -1, sig = 0, rc, err;
+	ssize_t		 n;
+	pid_t		 r;
+
+	if (rq->rq_type != SOCK_STREAM) {
+		errno = EINVAL;
+		return -1;
+	}
+	if ((ep = epoll_create1(EPOLL_CLOEXEC)) == -1) {
+		err = errno;
+		close(to_prog);
+		close(from_prog);
+		errno = err;
+		return request_reap_now(rq, pid, status);
+	}
+	fcntl(to_prog, F_SETFL, fcntl(to_prog, F_GETFL) | O_NONBLOCK);
+	fcntl(from_prog, F_SETFL, fcntl(from_prog, F_GETFL) | O_NONBLOCK);
+	/* Without a pidfd (valgrind, seccomp), waitpid is asked at least
+	 * every 100 ms. */
+	if ((pfd = (int)syscall(SYS_pidfd_open, pid, 0)) != -1)
+		request_relay_watch(ep, pfd, EPOLLIN, &w_pid);
+	cbuf = xmalloc(RELAY_BUFSIZE);
+	pbuf = xmalloc(RELAY_BUFSIZE);
+	/* What ssd_readline read ahead goes first. */
+	if (rq->rq_off < rq->rq_len) {
+		clen = rq->rq_len - rq->rq_off;
+		if (clen > RELAY_BUFSIZE)
+			clen = RELAY_BUFSIZE;
+		memcpy(cbuf, rq->rq_buf + rq->rq_off, clen);
+		rq->rq_off += clen;
+	}
+	last = request_now();
+	for (;;) {
+		want_conn = want_to = want_from = 0;
+		do {
+			moved = false;
+			/* the client -> cbuf (not once the program ended) */
+			if (!c_eof && clen == 0 && !exited && to_prog != -1) {
+				n = request_read_try(rq, cbuf, RELAY_BUFSIZE,
+				    &want);
+				if (n > 0) {
+					coff = 0;
+					clen = (size_t)n;
+				} else if (n == -1 && errno == EAGAIN)
+					want_conn |= want == POLLOUT ?
+					    EPOLLOUT : EPOLLIN;
+				else {
+					c_eof = true;
+					c_dead = n == -1;
+				}
+				moved |= n != -1 || errno != EAGAIN;
+			}
+			/* cbuf -> the program's stdin */
+			if (clen > 0 && to_prog != -1 && !exited) {
+				n = write(to_prog, cbuf + coff, clen);
+				if (n > 0) {
+					coff += (size_t)n;
+					clen -= (size_t)n;
+					moved = true;
+				} else if (errno == EAGAIN)
+					want_to = EPOLLOUT;
+				else if (errno != EINTR) {
+					/* It closed its stdin: the rest of
+					 * the input has nowhere to go. */
+					clen = 0;
+					request_close_fd(&to_prog);
+					moved = true;
+				}
+			} else if (clen > 0)
+				clen = 0;
+			if ((c_eof || exited) && clen == 0 && to_prog != -1) {
+				/* the client's EOF is the program's */
+				request_close_fd(&to_prog);
+				w_to = 0;
+				moved = true;
+			}
+			/* the program's stdout -> pbuf */
+			if (!p_eof && plen == 0) {
+				n = read(from_prog, pbuf, RELAY_BUFSIZE);
+				if (n > 0) {
+					poff = 0;
+					plen = (size_t)n;
+					moved = true;
+				} else if (n == -1 && errno == EAGAIN &&
+				    !exited)
+					want_from = EPOLLIN;
+				else if (n == 0 || errno != EINTR) {
+					/* EOF; or the program ended and
+					 * what is left keeps stdout open */
+					p_eof = true;
+					moved = true;
+				}
+			}
+			/* pbuf -> the client */
+			if (plen > 0 && !c_dead) {
+				n = request_write_try(rq, pbuf + poff, plen,
+				    &want);
+				if (n > 0) {
+					poff += (size_t)n;
+					plen -= (size_t)n;
+					moved = true;
+				} else if (n == -1 && errno == EAGAIN)
+					want_conn |= want == POLLOUT ?
+					    EPOLLOUT : EPOLLIN;
+				else {
+					c_dead = c_eof = true;
+					moved = true;
+				}
+			}
+			if (c_dead) {
+				/* the program gets EPIPE, as on a socket */
+				plen = 0;
+				if (from_prog != -1) {
+					request_close_fd(&from_prog);
+					w_from = 0;
+					p_eof = true;
+				}
+			}
+			/* its stdout's EOF is the client's */
+			if (p_eof && plen == 0 && !notified && !c_dead) {
+				notified = true;
+				if (rq->rq_tls != NULL)
+					tls_close_notify(rq);
+				else
+					shutdown(rq->rq_fd, SHUT_WR);
+			}
+			if (moved)
+				last = request_now();
+		} while (moved);
+		if (!exited) {
+			while ((r = waitpid(pid, status, WNOHANG)) == -1 &&
+			    errno == EINTR)
+				continue;
+			if (r == pid) {
+				exited = true;
+				continue;	/* what it left in the pipe */
+			}
+			if (r == -1) {
+				rc = -1;
+				goto fail;
+			}
+		}
+		if (exited && p_eof && plen == 0)
+			break;
+		/* Silent for the timeout: SIGTERM, then SIGKILL a second
+		 * later, as ssd_waitpid does. */
+		left = 0;
+		if (!exited && saved > 0 && (left = last + saved -
+		    request_now()) <= 0 && sig == 0) {
+			sig = SIGTERM;
+			ssd_log(rq, LOG_INFO, "process %d silent for the "
+			    "timeout: sending SIGTERM", (int)pid);
+			request_kill(pid, sig);
+			killed_at = request_now();
+		}
+		if (sig != 0 && !exited) {
+			left = killed_at + 1.0 - request_now();
+			if (left <= 0 && sig == SIGTERM) {
+				sig = SIGKILL;
+				ssd_log(rq, LOG_INFO, "process %d still "
+				    "running: sending SIGKILL", (int)pid);
+				request_kill(pid, sig);
+				left = 1.0;
+			}
+		}
+		if (exited && saved > 0 &&
+		    (left = last + saved - request_now()) <= 0) {
+			/* it ended, but the client takes nothing more */
+			rq->rq_timedout = true;
+			break;
+		}
+		if (pfd == -1 && !exited && (left <= 0 || left > 0.1))
+			left = 0.1;
+		request_relay_watch(ep, rq->rq_fd, want_conn, &w_conn);
+		request_relay_watch(ep, to_prog, want_to, &w_to);
+		request_relay_watch(ep, from_prog, want_from, &w_from);
+		if (exited && w_pid != 0)
+			request_relay_watch(ep, pfd, 0, &w_pid);
+		rq->rq_timeout = left > 0 ? left : 0;
+		rc = rq->rq_wait(rq, ep, POLLIN);
+		rq->rq_timeout = saved;
+		rq->rq_timedout = false;
+		if (rc == -1 && errno == ECONNABORTED) {
+			/* The stop's deadline passed: the program goes now. */
+			if (!exited) {
+				ssd_log(rq, LOG_NOTICE, "process %d cut: sending "
+				    "SIGKILL", (int)pid);
+				request_kill(pid, SIGKILL);
+			}
+			break;
+		}
+		if (rc == -1 && errno != ETIMEDOUT && errno != EINTR) {
+			err = errno;
+			ssd_log(rq, LOG_ERR, "relay: %s", strerror(err));
+			if (!exited)
+				request_kill(pid, SIGKILL);
+			break;
+		}
+	}
+	rc = 0;
+	if (!exited) {
+		while ((r = waitpid(pid, status, 0)) == -1 && errno == EINTR)
+			continue;
+		if (r != pid)
+			rc = -1;
+	}
+fail:
+	if (rc == -1) {
+		err = errno;
+		ssd_log(rq, LOG_ERR, "cannot wait for process %d: %s",
+		    (int)pid, strerror(err));
+		errno = err;
+	}
+	if (sig != 0)
+		rq->rq_timedout = true;	/* logged as a timeout */
+	request_close_fd(&to_prog);
+	request_close_fd(&from_prog);
+	if (pfd != -1)
+		close(pfd);
+	close(ep);
+	free(cbuf);
+	free(pbuf);
 	return rc;
 }
 

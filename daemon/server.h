@@ -164,6 +164,8 @@ struct ssd_request {
 	bool			 rq_blocking;	/* blocking socket, SO_*TIMEO */
 	bool			 rq_source_counted;	/* max_per_source */
 	bool			 rq_error_logged;	/* ssd_log at error */
+	struct tls_conn		*rq_tls;	/* TLS listener: tls.c */
+	struct request_env	*rq_env;	/* ssd_env's values */
 	/* stream: buffered input of ssd_readline; dgram: the datagram */
 	char			*rq_buf;
 	size_t			 rq_off, rq_len, rq_cap;
@@ -202,6 +204,32 @@ void	request_close(struct ssd_request *);
 /* One read of the connection into buf, waiting as the model does:
  * >0, 0 at EOF, -1 (errno ETIMEDOUT after the timeout). */
 ssize_t	request_read_raw(struct ssd_request *, void *buf, size_t len);
+
+/* tls.c: a TLS connection, on rq's non-blocking socket */
+/* The handshake, bounded by the listener's timeout; 0, or -1 with the
+ * reason in why (rq->rq_tls is set either way: tls_close frees it). */
+int	tls_accept(struct ssd_request *, char *why, size_t whylen);
+/* One read of plaintext, waiting as the model does: >0, 0 at EOF
+ * (close_notify, or a close without it), -1 with errno. */
+ssize_t	tls_read(struct ssd_request *, void *buf, size_t len);
+/* All of buf, or -1 with errno; the timeout bounds the whole write. */
+int	tls_write(struct ssd_request *, const void *buf, size_t len);
+/* Without waiting: >0, 0 at EOF, or -1 with errno (EAGAIN: *want tells
+ * POLLIN or POLLOUT on rq's socket). */
+ssize_t	tls_read_try(struct ssd_request *, void *buf, size_t len,
+	    short *want);
+ssize_t	tls_write_try(struct ssd_request *, const void *buf, size_t len,
+	    short *want);
+/* Sends close_notify (once), unless the connection broke or was cut;
+ * waits up to a second for room.  0 or -1. */
+int	tls_close_notify(struct ssd_request *);
+/* Sends close_notify (the handler is done), unless the connection broke
+ * or was cut; ends our side of the TCP connection. */
+void	tls_shutdown(struct ssd_request *);
+/* Frees rq's TLS state (before its socket closes). */
+void	tls_close(struct ssd_request *);
+/* HTTPS and the SSL_* variables of exec (mod_ssl's names), or NULL */
+const char *tls_env(const struct ssd_request *, const char *name);
 
 /* proxy.c */
 /* Reads a PROXY v1 or v2 header from rq's connection and makes the client

@@ -253,7 +253,8 @@ stats_render(struct stats_buf *b, bool prometheus)
 			    stats_load(&s->s_refused_acl) +
 			    stats_load(&s->s_refused_per_source) +
 			    stats_load(&s->s_refused_size) +
-			    stats_load(&s->s_refused_proxy),
+			    stats_load(&s->s_refused_proxy) +
+			    stats_load(&s->s_refused_tls),
 			    stats_load(&s->s_errors), stats_load(&s->s_timeouts),
 			    stats_load(&s->s_bytes_in),
 			    stats_load(&s->s_bytes_out));
@@ -273,11 +274,14 @@ stats_render(struct stats_buf *b, bool prometheus)
 		    "sockserverd_refused_total{listener=\"%s\",reason="
 		    "\"datagram_size\"} %lu\n"
 		    "sockserverd_refused_total{listener=\"%s\",reason="
-		    "\"proxy_header\"} %lu\n", s->s_name,
+		    "\"proxy_header\"} %lu\n"
+		    "sockserverd_refused_total{listener=\"%s\",reason="
+		    "\"tls_handshake\"} %lu\n", s->s_name,
 		    stats_load(&s->s_refused_acl), s->s_name,
 		    stats_load(&s->s_refused_per_source), s->s_name,
 		    stats_load(&s->s_refused_size), s->s_name,
-		    stats_load(&s->s_refused_proxy));
+		    stats_load(&s->s_refused_proxy), s->s_name,
+		    stats_load(&s->s_refused_tls));
 	stats_family(b, "capped_total", "counter", "Times accepting paused "
 	    "at max_connections (clients wait in the backlog).",
 	    offsetof(struct lstats, s_capped));

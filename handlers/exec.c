@@ -4,8 +4,9 @@
  * options.args as its whole argv (argv[0] included; default: just the
  * program), the connection on its stdin and stdout, the daemon's
  * environment plus options.env and the ucspi-tcp variables PROTO,
- * TCPREMOTEIP, TCPREMOTEPORT, TCPLOCALIP, TCPLOCALPORT.  The program's
- * stderr is the daemon's; it inherits no other descriptor.  It is waited for with ssd_waitpid, so under
+ * TCPREMOTEIP, TCPREMOTEPORT, TCPLOCALIP, TCPLOCALPORT (ssd_env), and under
+ * TLS mod_ssl's HTTPS and SSL_* with the plaintext relayed through pipes
+ * (ssd_relay).  The program's stderr is the daemon's; it inherits no other descriptor.  It is waited for with ssd_waitpid, so under
  * the event model other requests go on meanwhile, and a program whose
  * connection stays silent for the listener's timeout is ended.  Its exit
  * status is logged.  Stream listeners only.
@@ -164,79 +165,154 @@ exec_fini(void *instance)
 	exec_conf_free(instance);
 }
 
-#define EXEC_OWNED	5
+/* The variables of ssd_env that a program gets, when set. */
+static const char *const exec_env_names[] = {
+	"PROTO", "TCPREMOTEIP", "TCPREMOTEPORT", "TCPLOCALIP", "TCPLOCALPORT",
+	"HTTPS", "SSL_PROTOCOL", "SSL_CIPHER", "SSL_TLS_SNI",
+	"SSL_CLIENT_VERIFY", "SSL_CLIENT_S_DN", "SSL_CLIENT_I_DN",
+};
+#define EXEC_NENV	(sizeof(exec_env_names) / sizeof(exec_env_names[0]))
 
-static void
-exec_environ_free(char **env, size_t n)
+/* Ours to set: never passed on from the daemon's own environment. */
+static int
+exec_env_is_ours(const char *entry)
 {
-	/* asprintf leaves a failed entry undefined: calloc made it NULL
-	 * only if it was never reached, so free what was set. */
-	for (size_t i = n - EXEC_OWNED; i < n; i++)
+	return strncmp(entry, "PROTO=", 6) == 0 ||
+	    strncmp(entry, "TCP", 3) == 0 || strncmp(entry, "SSL_", 4) == 0 ||
+	    strncmp(entry, "HTTPS=", 6) == 0;
+}
+
+/* Frees env and its entries from owned on. */
+static void
+exec_environ_free(char **env, size_t owned)
+{
+	for (size_t i = owned; env[i] != NULL; i++)
 		free(env[i]);
 	free(env);
 }
 
-/* "IP" and "PORT" of a socket address, as ucspi-tcp writes them. */
-static void
-exec_addr(const struct sockaddr *sa, char *ip, size_t iplen, char *port,
-    size_t portlen)
-{
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *sin = (const void *)sa;
-
-		inet_ntop(AF_INET, &sin->sin_addr, ip, (socklen_t)iplen);
-		snprintf(port, portlen, "%u", ntohs(sin->sin_port));
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *sin6 = (const void *)sa;
-
-		inet_ntop(AF_INET6, &sin6->sin6_addr, ip, (socklen_t)iplen);
-		snprintf(port, portlen, "%u", ntohs(sin6->sin6_port));
-	} else {
-		snprintf(ip, iplen, "0.0.0.0");
-		snprintf(port, portlen, "0");
-	}
-}
-
-/* The child's environment: ours, options.env, the ucspi variables; the
- * last EXEC_OWNED entries are the caller's to free, with the array. */
+/* The child's environment: ours, options.env, then the connection's
+ * (ssd_env: ucspi-tcp's names, and mod_ssl's under TLS); the entries
+ * from *owned_r on are the caller's to free, with the array. */
 static char **
 exec_environ(const struct exec_conf *x, struct ssd_request *rq,
-    size_t *n_r)
+    size_t *owned_r)
 {
-	struct sockaddr_storage	 local;
-	socklen_t		 len = sizeof(local), plen;
-	const struct sockaddr	*peer = ssd_peer_addr(rq, &plen);
-	char			 ip[64], port[16], lip[64], lport[16];
-	char			**env;
-	size_t			 n = 0, k = 0;
+	char		**env;
+	const char	*v;
+	size_t		 n = 0, k = 0;
 
 	while (environ[n] != NULL)
 		n++;
-	if ((env = calloc(n + x->nenv + 6, sizeof(char *))) == NULL)
+	if ((env = calloc(n + x->nenv + EXEC_NENV + 1, sizeof(char *))) ==
+	    NULL)
 		return NULL;
 	for (size_t i = 0; i < n; i++)
-		if (strncmp(environ[i], "PROTO=", 6) != 0 &&
-		    strncmp(environ[i], "TCP", 3) != 0)
+		if (!exec_env_is_ours(environ[i]))
 			env[k++] = environ[i];
 	for (size_t i = 0; i < x->nenv; i++)
 		env[k++] = x->env[i];
-	exec_addr(peer, ip, sizeof(ip), port, sizeof(port));
-	if (getsockname(ssd_fd(rq), (struct sockaddr *)&local, &len) == -1)
-		local.ss_family = AF_UNSPEC;
-	exec_addr((struct sockaddr *)&local, lip, sizeof(lip), lport,
-	    sizeof(lport));
-	*n_r = k + EXEC_OWNED;
-	if (asprintf(&env[k], "PROTO=%s", peer->sa_family == AF_INET6 ?
-	    "TCP6" : peer->sa_family == AF_INET ? "TCP" : "UNIX") == -1 ||
-	    asprintf(&env[k + 1], "TCPREMOTEIP=%s", ip) == -1 ||
-	    asprintf(&env[k + 2], "TCPREMOTEPORT=%s", port) == -1 ||
-	    asprintf(&env[k + 3], "TCPLOCALIP=%s", lip) == -1 ||
-	    asprintf(&env[k + 4], "TCPLOCALPORT=%s", lport) == -1) {
-		exec_environ_free(env, *n_r);
-		return NULL;
+	*owned_r = k;
+	for (size_t i = 0; i < EXEC_NENV; i++) {
+		if ((v = ssd_env(rq, exec_env_names[i])) == NULL)
+			continue;
+		if (asprintf(&env[k], "%s=%s", exec_env_names[i], v) == -1) {
+			env[k] = NULL;
+			exec_environ_free(env, *owned_r);
+			return NULL;
+		}
+		k++;
 	}
-	env[k + EXEC_OWNED] = NULL;
+	env[k] = NULL;
 	return env;
+}
+
+/*
+ * The child, after fork: stdin and stdout from in and out, nothing else
+ * but stderr, then the program.  Async-signal-safe calls only (the
+ * daemon may have threads).
+ */
+static void __attribute__((noreturn))
+exec_child(const struct exec_conf *x, char **env, pid_t parent, int in,
+    int out, long maxfd)
+{
+	struct sigaction	 dfl;
+	sigset_t		 none_set;
+
+	sigemptyset(&none_set);
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	/* Not outliving the process that waits for it: a daemon stopped
+	 * by force takes its programs along. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(127);
+	/* A group of its own: signals reach what it starts too. */
+	setpgid(0, 0);
+	/* As from inetd: no signal blocked (worker threads block them
+	 * all), SIGPIPE not ignored (the daemon ignores it). */
+	sigaction(SIGPIPE, &dfl, NULL);
+	sigprocmask(SIG_SETMASK, &none_set, NULL);
+	if (dup2(in, STDIN_FILENO) == -1 || dup2(out, STDOUT_FILENO) == -1)
+		_exit(127);
+	/* Only stdio, as from inetd: under fork the handler process holds
+	 * the connection at 3, without close-on-exec. */
+	if (close_range(STDERR_FILENO + 1, ~0U, 0) == -1)
+		for (long i = STDERR_FILENO + 1; i < maxfd; i++)
+			close((int)i);
+	execve(x->program, x->argv, env);
+	_exit(127);
+}
+
+static void
+exec_status(struct ssd_request *rq, const struct exec_conf *x, int st)
+{
+	if (WIFSIGNALED(st))
+		ssd_log(rq, LOG_NOTICE, "%s killed by signal %d",
+		    x->program, WTERMSIG(st));
+	else
+		ssd_log(rq, WEXITSTATUS(st) == 0 ? LOG_INFO : LOG_NOTICE,
+		    "%s exited with status %d", x->program,
+		    WEXITSTATUS(st));
+}
+
+/* Under TLS the program gets pipes, and the daemon relays plaintext. */
+static int
+exec_relayed(struct ssd_request *rq, const struct exec_conf *x, char **env,
+    size_t owned, long maxfd)
+{
+	int	 in[2], out[2], st, err;
+	pid_t	 pid, parent = getpid();
+
+	if (pipe2(in, O_CLOEXEC) == -1) {
+		ssd_log(rq, LOG_ERR, "pipe: %s", strerror(errno));
+		exec_environ_free(env, owned);
+		return -1;
+	}
+	if (pipe2(out, O_CLOEXEC) == -1) {
+		err = errno;
+		close(in[0]);
+		close(in[1]);
+		ssd_log(rq, LOG_ERR, "pipe: %s", strerror(err));
+		exec_environ_free(env, owned);
+		return -1;
+	}
+	if ((pid = fork()) == 0)
+		exec_child(x, env, parent, in[0], out[1], maxfd);
+	err = errno;
+	exec_environ_free(env, owned);
+	close(in[0]);
+	close(out[1]);
+	if (pid == -1) {
+		close(in[1]);
+		close(out[0]);
+		ssd_log(rq, LOG_ERR, "fork: %s", strerror(err));
+		return -1;
+	}
+	if (ssd_relay(rq, in[1], out[0], pid, &st) == -1)
+		return -1;	/* ssd_relay said why */
+	exec_status(rq, x, st);
+	return 0;
 }
 
 static int
@@ -244,10 +320,8 @@ exec_handle(struct ssd_request *rq)
 {
 	const struct exec_conf	*x = ssd_instance(rq);
 	char			**env;
-	size_t			 nenv;
+	size_t			 owned;
 	struct timeval		 rcv, snd, none = { 0, 0 };
-	struct sigaction	 dfl;
-	sigset_t		 none_set;
 	pid_t			 parent;
 	long			 maxfd;
 	socklen_t		 tvlen;
@@ -260,13 +334,19 @@ exec_handle(struct ssd_request *rq)
 	}
 	/* Built before fork: the child calls only async-signal-safe
 	 * functions before execve (the daemon may have threads). */
-	if ((env = exec_environ(x, rq, &nenv)) == NULL)
+	if ((env = exec_environ(x, rq, &owned)) == NULL)
 		return -1;
+	/* For kernels before 5.9, without close_range. */
+	maxfd = sysconf(_SC_OPEN_MAX);
+	if (maxfd <= 0)
+		maxfd = 65536;
+	if (ssd_env(rq, "HTTPS") != NULL)
+		return exec_relayed(rq, x, env, owned, maxfd);
 	/* The program gets a blocking socket without I/O timeouts, as from
 	 * inetd: its silence is watched from here (ssd_waitpid). */
 	if ((fl = fcntl(fd, F_GETFL)) == -1 ||
 	    fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == -1) {
-		exec_environ_free(env, nenv);
+		exec_environ_free(env, owned);
 		return -1;
 	}
 	tvlen = sizeof(rcv);
@@ -277,40 +357,10 @@ exec_handle(struct ssd_request *rq)
 	}
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof(none));
-	sigemptyset(&none_set);
-	memset(&dfl, 0, sizeof(dfl));
-	dfl.sa_handler = SIG_DFL;
-	/* For kernels before 5.9, without close_range. */
-	maxfd = sysconf(_SC_OPEN_MAX);
-	if (maxfd <= 0)
-		maxfd = 65536;
 	parent = getpid();
-	pid = fork();
-	if (pid == 0) {
-		/* Async-signal-safe calls only until execve. */
-		/* Not outliving the process that waits for it: a daemon
-		 * stopped by force takes its programs along. */
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(127);
-		/* A group of its own: signals reach what it starts too. */
-		setpgid(0, 0);
-		/* As from inetd: no signal blocked (worker threads block
-		 * them all), SIGPIPE not ignored (the daemon ignores it). */
-		sigaction(SIGPIPE, &dfl, NULL);
-		sigprocmask(SIG_SETMASK, &none_set, NULL);
-		if (dup2(fd, STDIN_FILENO) == -1 ||
-		    dup2(fd, STDOUT_FILENO) == -1)
-			_exit(127);
-		/* Only stdio, as from inetd: under fork the handler process
-		 * holds the connection at 3, without close-on-exec. */
-		if (close_range(STDERR_FILENO + 1, ~0U, 0) == -1)
-			for (long i = STDERR_FILENO + 1; i < maxfd; i++)
-				close((int)i);
-		execve(x->program, x->argv, env);
-		_exit(127);
-	}
-	exec_environ_free(env, nenv);
+	if ((pid = fork()) == 0)
+		exec_child(x, env, parent, fd, fd, maxfd);
+	exec_environ_free(env, owned);
 	if (pid == -1) {
 		ssd_log(rq, LOG_ERR, "fork: %s", strerror(errno));
 		fcntl(fd, F_SETFL, fl);
@@ -326,13 +376,7 @@ exec_handle(struct ssd_request *rq)
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &snd, sizeof(snd));
 	if (rc == -1)
 		return -1;	/* ssd_waitpid said why */
-	if (WIFSIGNALED(st))
-		ssd_log(rq, LOG_NOTICE, "%s killed by signal %d",
-		    x->program, WTERMSIG(st));
-	else
-		ssd_log(rq, WEXITSTATUS(st) == 0 ? LOG_INFO : LOG_NOTICE,
-		    "%s exited with status %d", x->program,
-		    WEXITSTATUS(st));
+	exec_status(rq, x, st);
 	return 0;
 }
 

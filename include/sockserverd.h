@@ -77,6 +77,13 @@ void	 ssd_log(const struct ssd_request *, int level, const char *fmt, ...)
 void	 ssd_option_error(const config_setting_t *, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 
+/* The value a program run by exec would get in its environment for
+ * name: PROTO, TCPREMOTEIP, TCPREMOTEPORT, TCPLOCALIP, TCPLOCALPORT, and on
+ * a TLS listener HTTPS, SSL_PROTOCOL, SSL_CIPHER, SSL_TLS_SNI,
+ * SSL_CLIENT_VERIFY, SSL_CLIENT_S_DN, SSL_CLIENT_I_DN; NULL when unset.
+ * Valid until the request ends. */
+const char *ssd_env(const struct ssd_request *, const char *name);
+
 /* Extensions beyond SPEC (ABI 1). */
 /* SOCK_STREAM or SOCK_DGRAM: the listener's socket type */
 int	 ssd_socktype(const struct ssd_request *);
@@ -86,6 +93,15 @@ int	 ssd_socktype(const struct ssd_request *);
  * (TCP), the process gets SIGTERM, then SIGKILL.  0, or -1 with errno,
  * having logged why (the caller need not). */
 int	 ssd_waitpid(struct ssd_request *, pid_t pid, int *status);
+/* Relays the connection (plaintext, under TLS too) to to_program and
+ * from_program back to it, with bounded buffers and half-closes carried
+ * across (the client's EOF closes to_program; EOF on from_program ends
+ * the client's side: close_notify under TLS), until child process pid
+ * ends; then stores its wait status as ssd_waitpid does (silence for the
+ * timeout: SIGTERM, then SIGKILL).  Closes both descriptors.  0, or -1
+ * with errno, having logged why. */
+int	 ssd_relay(struct ssd_request *, int to_program, int from_program,
+	    pid_t pid, int *status);
 /* Writes the daemon's counters to the request: a plain-text summary
  * naming every listener, or the Prometheus text exposition format.
  * Returns as ssd_write.  For the status handler. */

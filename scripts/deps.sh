@@ -3,8 +3,14 @@
 # deps.sh - make sure what sockserverd needs to build and test is here.
 # Installs missing Debian/Ubuntu packages with apt-get (through sudo when
 # not root); elsewhere, or when that fails, names the exact packages.
-#   scripts/deps.sh build   compiler, pkg-config, libconfig, libev
+#   scripts/deps.sh build   compiler, pkg-config, libconfig, libev, OpenSSL
 #   scripts/deps.sh check   the above, plus Check, python3 and socat
+#   scripts/deps.sh bench   build, plus the openssl command, socat, and
+#                           nginx with its stream module (the TLS
+#                           handshake yardstick of `make bench`)
+# nginx's package starts a service at install: a policy-rc.d that refuses
+# it is put in place for the install (only when there is none already) and
+# removed after, so nothing is left running on port 80.
 set -u
 what=${1:-build}
 
@@ -25,10 +31,19 @@ need libc6-dev have_header stdio.h
 need pkg-config command -v pkg-config
 need libconfig-dev pkg-config --exists libconfig
 need libev-dev have_header ev.h
+need libssl-dev pkg-config --exists openssl
 if [ "$what" = check ]; then
 	need check pkg-config --exists check
 	need python3 command -v python3
 	need socat command -v socat
+	need openssl command -v openssl
+fi
+if [ "$what" = bench ]; then
+	need openssl command -v openssl
+	need socat command -v socat
+	need nginx test -x /usr/sbin/nginx
+	need libnginx-mod-stream test -e \
+	    /usr/lib/nginx/modules/ngx_stream_module.so
 fi
 
 [ -z "$missing" ] && exit 0
@@ -45,12 +60,18 @@ if command -v apt-get >/dev/null 2>&1; then
 		fi
 	fi
 	echo "sockserverd: installing them: $sudo apt-get install -y$missing" >&2
+	# No service started by a package's postinst (nginx would take :80).
+	rcd=/usr/sbin/policy-rc.d
+	if [ ! -e "$rcd" ] && $sudo sh -c "printf '#!/bin/sh\nexit 101\n' \
+	    > $rcd && chmod 755 $rcd"; then
+		trap '$sudo rm -f "$rcd"' EXIT
+	fi
 	# shellcheck disable=SC2086
 	if $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y \
-	    -q $missing >&2 ||
+	    -o DPkg::Lock::Timeout=300 -q $missing >&2 ||
 	    { $sudo apt-get update -q >&2 &&
 	    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y \
-	    -q $missing >&2; }; then
+	    -o DPkg::Lock::Timeout=300 -q $missing >&2; }; then
 		exit 0
 	fi
 fi

@@ -19,6 +19,7 @@ static Suite *(*const check_suites[])(void) = {
 	handlers_suite,
 	coro_suite,
 	proxy_suite,
+	tls_suite,
 };
 
 int

@@ -16,5 +16,6 @@ Suite	*request_suite(void);
 Suite	*handlers_suite(void);
 Suite	*coro_suite(void);
 Suite	*proxy_suite(void);
+Suite	*tls_suite(void);
 
 #endif /* SUITES_H */
