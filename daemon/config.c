@@ -53,7 +53,7 @@ static const char *const config_listener_keys[] = {
 	"max_connections", "max_packet_size", "handler", "options", "allow",
 	"deny", "unix_mode", "max_per_source", "workers", "proxy_protocol",
 	"rate_per_source", "burst_per_source", "source_prefix_v4",
-	"source_prefix_v6", "proxy_from", "tls", NULL
+	"source_prefix_v6", "proxy_from", "tls", "access_log", NULL
 };
 
 static const char *const config_tls_keys[] = {
@@ -813,6 +813,7 @@ config_listener(struct config_ctx *c, const config_setting_t *g)
 	if (config_get_int(c, g, "workers", 1, 1024, &n))
 		l->l_workers = n;
 	config_get_bool(c, g, "proxy_protocol", &l->l_proxy_protocol);
+	config_get_bool(c, g, "access_log", &l->l_access_log);
 	config_get_float(c, g, "rate_per_source", 0, 1000000,
 	    &l->l_rate_per_source);
 	/* A bucket holds what one second brings, and at least one. */

@@ -144,11 +144,22 @@ void	stats_init(void);
 /* the counters of listener name (made on first use; never freed) */
 struct lstats *stats_get(const char *name);
 void	stats_add(_Atomic unsigned long *, unsigned long);
+/* One entry of a listener's access log (access_log = true). */
+struct access_rec {
+	const char	*a_listener, *a_peer;
+	double		 a_seconds;	/* from the accept */
+	unsigned long	 a_received, a_sent;	/* bytes, plaintext */
+	const char	*a_result;	/* ok, error, timeout, cut */
+};
+/* Writes it at info: "listener=... peer=... duration_usec=... received=...
+ * sent=... result=..." and more (note), and as journal fields. */
+void	stats_access(const struct access_rec *, const char *note);
 /* A client turned away: *counter counted, and logged at most once a
  * second per listener with the number turned away since the last log, so
- * that a flood cannot fill the disk.  Any thread. */
+ * that a flood cannot fill the disk; with access (access_log), as an
+ * access-log entry whose result is refused:REASON.  Any thread. */
 void	stats_refusal(struct lstats *, _Atomic unsigned long *counter,
-	    const char *peer, const char *why);
+	    const char *peer, const char *why, const struct access_rec *access);
 /* a request ended after seconds: histogram, sum, in progress */
 void	stats_request_end(struct lstats *, double seconds);
 void	stats_reloaded(void);
@@ -313,6 +324,7 @@ struct listener {
 	size_t			 l_nproxy_from;
 	long			 l_workers;
 	bool			 l_proxy_protocol;
+	bool			 l_access_log;
 	struct tls_settings	*l_tls;		/* NULL: plaintext */
 	struct sockaddr_storage	 l_addr;	/* resolved */
 	socklen_t		 l_addrlen;

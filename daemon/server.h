@@ -167,7 +167,9 @@ struct ssd_request {
 	/* What source_take counted for the client (sk_valid: given
 	 * back by server_request_finish). */
 	struct source_key	 rq_source_key;
-	bool			 rq_error_logged;	/* ssd_log at error */
+	bool			 rq_error_logged;	/* ssd_log at notice+ */
+	unsigned long		 rq_bytes_in, rq_bytes_out;	/* the request's */
+	const char		*rq_refused;	/* reason label, if refused */
 	struct tls_conn		*rq_tls;	/* TLS listener: tls.c */
 	struct request_env	*rq_env;	/* ssd_env's values */
 	/* stream: buffered input of ssd_readline; dgram: the datagram */
@@ -192,6 +194,10 @@ struct ssd_request {
 TAILQ_HEAD(request_list, ssd_request);
 
 /* request.c */
+/* Bytes the request read or wrote (plaintext): its own count and the
+ * listener's counters.  The request's thread only. */
+void	request_count_in(struct ssd_request *, unsigned long);
+void	request_count_out(struct ssd_request *, unsigned long);
 /* Takes ownership of fd (closed by request_free). */
 struct ssd_request *request_new_stream(struct lrun *, int fd,
 	    const struct sockaddr *, socklen_t);

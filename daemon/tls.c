@@ -462,7 +462,7 @@ tls_read_try(struct ssd_request *rq, void *buf, size_t len, short *want)
 	}
 	ERR_clear_error();
 	if ((rc = SSL_read_ex(c->c_ssl, buf, len, &n)) == 1) {
-		stats_add(&rq->rq_stats->s_bytes_in, n);
+		request_count_in(rq, n);
 		return (ssize_t)n;
 	}
 	if (tls_failed(rq, c, rc, &w, &eof)) {
@@ -488,7 +488,7 @@ tls_write_try(struct ssd_request *rq, const void *buf, size_t len,
 	}
 	ERR_clear_error();
 	if ((rc = SSL_write_ex(c->c_ssl, buf, len, &n)) == 1) {
-		stats_add(&rq->rq_stats->s_bytes_out, n);
+		request_count_out(rq, n);
 		return (ssize_t)n;
 	}
 	if (tls_failed(rq, c, rc, &w, &eof)) {

@@ -264,16 +264,19 @@ exec_child(const struct exec_conf *x, char **env, pid_t parent, int in,
 	_exit(127);
 }
 
-static void
+/* Logs how the program ended; 0 if it exited 0, else -1 (the request
+ * failed: an error in the access log and the counters). */
+static int
 exec_status(struct ssd_request *rq, const struct exec_conf *x, int st)
 {
-	if (WIFSIGNALED(st))
+	if (WIFSIGNALED(st)) {
 		ssd_log(rq, LOG_NOTICE, "%s killed by signal %d",
 		    x->program, WTERMSIG(st));
-	else
-		ssd_log(rq, WEXITSTATUS(st) == 0 ? LOG_INFO : LOG_NOTICE,
-		    "%s exited with status %d", x->program,
-		    WEXITSTATUS(st));
+		return -1;
+	}
+	ssd_log(rq, WEXITSTATUS(st) == 0 ? LOG_INFO : LOG_NOTICE,
+	    "%s exited with status %d", x->program, WEXITSTATUS(st));
+	return WEXITSTATUS(st) == 0 ? 0 : -1;
 }
 
 /* Under TLS the program gets pipes, and the daemon relays plaintext. */
@@ -311,8 +314,7 @@ exec_relayed(struct ssd_request *rq, const struct exec_conf *x, char **env,
 	}
 	if (ssd_relay(rq, in[1], out[0], pid, &st) == -1)
 		return -1;	/* ssd_relay said why */
-	exec_status(rq, x, st);
-	return 0;
+	return exec_status(rq, x, st);
 }
 
 static int
@@ -376,8 +378,7 @@ exec_handle(struct ssd_request *rq)
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &snd, sizeof(snd));
 	if (rc == -1)
 		return -1;	/* ssd_waitpid said why */
-	exec_status(rq, x, st);
-	return 0;
+	return exec_status(rq, x, st);
 }
 
 SSD_HANDLER(exec) = {
