@@ -649,7 +649,8 @@ config_tls(struct config_ctx *c, const config_setting_t *g,
 				config_tls_cert(c, e, tc, "sni entry");
 				for (size_t k = 0; tc->c_name != NULL &&
 				    k < t->t_nsni; k++)
-					if (strcasecmp(t->t_sni[k].c_name,
+					if (t->t_sni[k].c_name != NULL &&
+					    strcasecmp(t->t_sni[k].c_name,
 					    tc->c_name) == 0)
 						diag_setting(c->c_diag, e,
 						    "sni server_name \"%s\" is "
