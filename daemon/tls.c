@@ -440,7 +440,11 @@ tls_failed(struct ssd_request *rq, struct tls_conn *c, int rc, int *want,
 			*eof = true;
 			break;
 		}
-		ssd_log(rq, LOG_INFO, "TLS: %s", tls_reason("protocol error"));
+		/* The client broke the protocol (a bad record, an alert):
+		 * it went away, as after a reset; not the handler's failure,
+		 * and not worth more than a debug line per connection. */
+		ssd_log(rq, LOG_DEBUG, "TLS: %s", tls_reason("protocol error"));
+		rq->rq_peer_gone = true;
 		errno = EPROTO;
 		break;
 	}

@@ -675,6 +675,41 @@ class TlsHostileTests(DaemonTestCase):
         self.assertServes()
         self.assertNotRegex(self.d.log(), r"error:")
 
+    def test_a_bad_record_after_the_handshake_is_no_handler_error(self):
+        # A client can end its session with a forged record as often as
+        # it likes: that is the client going away, not a handler error
+        # logged at "error" and counted per connection.
+        for name in ("ev", "th"):
+            for _ in range(3):
+                s = tls_connect(self.d, name)
+                s.sendall(b"a")
+                tls_recv_exactly(s, 1)
+                raw = socket.socket(fileno=os.dup(s.fileno()))
+                raw.sendall(b"\x17\x03\x03\x00\x20" + os.urandom(32))
+                raw.settimeout(5)
+                try:
+                    while raw.recv(4096):
+                        pass
+                except ConnectionError:
+                    pass
+                raw.close()
+                s.close()
+        self.assertServes()
+        self.assertNotRegex(self.d.log(), r"error: .*handler echo failed")
+        self.assertNotRegex(self.d.log(), r"info: .*TLS: ")
+        s = self.d.connect("st")
+        send_all(s, b"GET /metrics HTTP/1.0\r\n\r\n")
+        s.shutdown(socket.SHUT_WR)
+        data = b""
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            data += b
+        s.close()
+        self.assertRegex(data, rb'sockserverd_handler_errors_total'
+                               rb'\{listener="ev"\} 0\b')
+
     def test_client_renegotiation_is_refused(self):
         port = self.d.listener("ev").port
         p = subprocess.Popen(["openssl", "s_client", "-tls1_2", "-connect",
