@@ -393,6 +393,42 @@ class TlsFeatureTests(DaemonTestCase):
         self.assertEqual(env["SSL_PROTOCOL"], "TLSv1.3")
         self.assertNotIn("SSL_TLS_SNI", env)
 
+    def test_environment_keeps_the_operators_ssl_variables(self):
+        # The daemon's own SSL_PROTOCOL (say) never reaches a program,
+        # but OpenSSL's SSL_CERT_FILE and SSL_CERT_DIR, set for the
+        # daemon (Environment= in a unit), do: programs need them.
+        script = os.path.join(self.tmp(), "env.sh")
+        with open(script, "w") as f:
+            f.write("#!/bin/sh\nenv | grep -E '^(HTTPS|SSL_)' | sort\n")
+        os.chmod(script, stat.S_IRWXU)
+        d = self.daemon(conf(
+            listener_conf("t", handler="exec", concurrency="event",
+                          extra='options = { program = "%s"; }; %s' % (
+                              script, tls_group())),
+            listener_conf("p", handler="exec", concurrency="event",
+                          extra='options = { program = "%s"; };' % script)),
+            env={"SSL_CERT_FILE": "/etc/ssl/x.pem", "SSL_CERT_DIR": "/d",
+                 "SSL_PROTOCOL": "forged", "HTTPS": "forged"})
+        for name in ("t", "p"):
+            with self.subTest(listener=name):
+                if name == "t":
+                    out = tls_recv_until_eof(tls_connect(d, name))
+                else:
+                    s = d.connect(name)
+                    out = b""
+                    while True:
+                        b = s.recv(65536)
+                        if not b:
+                            break
+                        out += b
+                    s.close()
+                env = dict(line.split("=", 1) for line in
+                           out.decode().splitlines())
+                self.assertEqual(env.get("SSL_CERT_FILE"), "/etc/ssl/x.pem")
+                self.assertEqual(env.get("SSL_CERT_DIR"), "/d")
+                self.assertNotEqual(env.get("SSL_PROTOCOL"), "forged")
+                self.assertNotEqual(env.get("HTTPS"), "forged")
+
     def test_resumption_with_a_ticket(self):
         d = self.daemon(conf(
             listener_conf("t", concurrency="event", extra=tls_group()),
