@@ -629,8 +629,14 @@ config_tls(struct config_ctx *c, const config_setting_t *g,
 				const char *v;
 
 				e = config_setting_get_elem(s, (unsigned)i);
-				if (!config_expect(c, e, CONFIG_TYPE_GROUP))
+				/* (An element has no name for config_expect
+				 * to print.) */
+				if (config_setting_type(e) != CONFIG_TYPE_GROUP) {
+					diag_setting(c->c_diag, e, "each sni "
+					    "entry must be a group: { server_name "
+					    "= ...; certificate = ...; key = ...; }");
 					continue;
+				}
 				config_check_keys(c, e, config_sni_keys,
 				    "sni ");
 				if (config_get_string(c, e, "server_name",

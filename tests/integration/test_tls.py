@@ -538,6 +538,36 @@ class TlsExecTests(DaemonTestCase):
                 s.close()
         self.assertNotRegex(d.log(), r"killed by signal")
 
+    def test_relay_without_pidfd(self):
+        # pidfd_open failing (old kernels, seccomp): the relay polls
+        # waitpid; programs run to completion, the loop is not blocked,
+        # silence still ends at the timeout.
+        from test_exec import NO_PIDFD
+        import sys
+        prog = self.script('n=$(wc -c); sleep 0.3; echo "got $n"; exit 3\n')
+        slow = self.script('exec sleep 30\n')
+        d = self.daemon(conf(self.exec_listener("ev", "event", prog),
+                             self.exec_listener("th", "thread", prog),
+                             self.exec_listener("slow", "event", slow,
+                                                "timeout = 0.5;"),
+                             listener_conf("e", concurrency="event")),
+                        start=False)
+        cmd = d.command
+        d.command = lambda: [sys.executable, "-I", "-S", "-c",
+                             NO_PIDFD] + cmd()
+        d.start()
+        for name in ("ev", "th"):
+            with self.subTest(listener=name):
+                s = tls_connect(d, name)
+                s.sendall(b"q" * 5000)
+                self.assertEqual(d.echo_once("e", b"here"), b"here")
+                self.assertEqual(half_close(s, b""), b"got 5000\n")
+        d.wait_log(r"prog.sh exited with status 3")
+        t0 = time.monotonic()
+        self.assertEqual(tls_recv_until_eof(tls_connect(d, "slow"), 15), b"")
+        self.assertLess(time.monotonic() - t0, 5)
+        d.wait_log(r"sleep.*silent for the timeout|silent for the timeout")
+
     def test_silent_program_is_ended_at_the_timeout(self):
         prog = self.script('exec sleep 30\n')
         d = self.daemon(conf(self.exec_listener("slow", "event", prog,
@@ -860,6 +890,10 @@ class TlsConfigTests(DaemonTestCase):
                    r"key .*ec.key.*does not match")
         self.check(self.kv(), r'"tls" applies to stream listeners only',
                    listener_extra='type = "dgram";')
+        # a list element has no name: never "(null)" (NULL to %s)
+        err = self.check(self.kv() + '\n    sni = ( 1 );',
+                         r'each sni entry must be a group')
+        self.assertNotIn("(null)", err)
 
     def test_sni_entry_without_a_name_then_another(self):
         # An unnamed (or wrongly typed) sni entry is reported; the
