@@ -20,7 +20,7 @@ import time
 import unittest
 
 from ssdtest import (MODELS, DaemonTestCase, Deadline, conf, listener_conf,
-                     model_conf, run_binary, send_all, wait_for)
+                     model_conf, plugin_dir, run_binary, send_all, wait_for)
 
 CERTS = None        # the directory of the generated certificates
 HAVE_OPENSSL = shutil.which("openssl") is not None
@@ -813,6 +813,39 @@ class TlsHostileTests(DaemonTestCase):
         s.close()
         self.assertRegex(data, rb'sockserverd_handler_errors_total'
                                rb'\{listener="ev"\} 0\b')
+
+    def test_a_ragged_end_is_a_sticky_eof_and_the_client_gone(self):
+        # A client that half-closes TCP without close_notify: reads
+        # after the end say 0 again (read(2)'s EOF), and the write that
+        # can no longer go out is the client gone, not a handler error
+        # at "error".  greet reads lines until 0 and numbers them.
+        so = os.path.join(plugin_dir(), "greet.so")
+        if not os.path.exists(so):
+            self.skipTest("%s not built" % so)
+        d = self.daemon(conf(
+            listener_conf("g", handler=so, concurrency="event",
+                          extra=tls_group() + " timeout = 5;"),
+            listener_conf("t", handler=so, concurrency="thread",
+                          extra=tls_group() + " timeout = 5;")))
+        for name in ("g", "t"):
+            s = tls_connect(d, name)
+            s.sendall(b"one\n")
+            out = b""
+            while b"1: one\n" not in out:
+                out += tls_recv_exactly(s, 1)
+            s.sendall(b"two")
+            raw = socket.socket(fileno=os.dup(s.fileno()))
+            raw.shutdown(socket.SHUT_WR)
+            raw.settimeout(5)
+            try:
+                while raw.recv(4096):
+                    pass
+            except ConnectionError:
+                pass
+            raw.close()
+            s.close()
+        d.wait_log(r"listener=t .*: 2 lines")
+        self.assertNotRegex(d.log(), r"error: .*handler .*greet.* failed")
 
     def test_client_renegotiation_is_refused(self):
         port = self.d.listener("ev").port
