@@ -661,8 +661,11 @@ class HandlersAndMetricsDocumented(unittest.TestCase):
     def test_exec_options_and_variables(self):
         options = re.findall(r'strcmp\(name, "(\w+)"\)', self.exec_c)
         self.assertEqual(sorted(options), ["args", "env", "program"])
-        variables = re.findall(r'asprintf\(&env\[[^]]*\], "(\w+)=',
-                               self.exec_c)
+        # the names exec sets: its table of ssd_env names
+        table = re.search(r"exec_env_names\[\] = \{(.*?)\};",
+                          self.exec_c, re.S)
+        self.assertIsNotNone(table, "handlers/exec.c: no exec_env_names")
+        variables = re.findall(r'"(\w+)"', table.group(1))
         self.assertIn("TCPREMOTEIP", variables)
         items = set(re.findall(r"(?m)^\.It Ic (\w+)", self.handlers_sh))
         evs = set(re.findall(r"(?m)^\.It Ev (\w+)", self.handlers_sh))
