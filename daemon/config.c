@@ -631,8 +631,14 @@ config_tls(struct config_ctx *c, const config_setting_t *g,
 				const char *v;
 
 				e = config_setting_get_elem(s, (unsigned)i);
-				if (!config_expect(c, e, CONFIG_TYPE_GROUP))
+				/* (An element has no name for config_expect
+				 * to print.) */
+				if (config_setting_type(e) != CONFIG_TYPE_GROUP) {
+					diag_setting(c->c_diag, e, "each sni "
+					    "entry must be a group: { server_name "
+					    "= ...; certificate = ...; key = ...; }");
 					continue;
+				}
 				config_check_keys(c, e, config_sni_keys,
 				    "sni ");
 				if (config_get_string(c, e, "server_name",
@@ -651,7 +657,8 @@ config_tls(struct config_ctx *c, const config_setting_t *g,
 				config_tls_cert(c, e, tc, "sni entry");
 				for (size_t k = 0; tc->c_name != NULL &&
 				    k < t->t_nsni; k++)
-					if (strcasecmp(t->t_sni[k].c_name,
+					if (t->t_sni[k].c_name != NULL &&
+					    strcasecmp(t->t_sni[k].c_name,
 					    tc->c_name) == 0)
 						diag_setting(c->c_diag, e,
 						    "sni server_name \"%s\" is "

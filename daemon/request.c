@@ -1007,6 +1007,39 @@ request_relay_watch(int ep, int fd, uint32_t want, uint32_t *cur)
 	*cur = want;
 }
 
+/*
+ * write(2) to the program's stdin, a pipe, without SIGPIPE: the process
+ * running the relay may have SIGPIPE's default action (a fork model
+ * child, a plugin's own process), and a program that closed its stdin
+ * early must not end it.  SIGPIPE is blocked for this thread around the
+ * write, and the one the write raised (EPIPE) taken back unless one was
+ * pending already.
+ */
+static ssize_t
+request_write_pipe(int fd, const void *buf, size_t len)
+{
+	static const struct timespec	 zero = { 0, 0 };
+	sigset_t			 pipe_set, old, pending;
+	ssize_t				 n;
+	int				 err;
+	bool				 was_pending;
+
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+	sigpending(&pending);
+	was_pending = sigismember(&pending, SIGPIPE);
+	n = write(fd, buf, len);
+	err = errno;
+	if (n == -1 && err == EPIPE && !was_pending)
+		while (sigtimedwait(&pipe_set, NULL, &zero) == -1 &&
+		    errno == EINTR)
+			continue;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	errno = err;
+	return n;
+}
+
 static void
 request_close_fd(int *fd)
 {
@@ -1082,7 +1115,8 @@ ssd_relay(struct ssd_request *rq, int to_prog, int from_prog, pid_t pid,
 			}
 			/* cbuf -> the program's stdin */
 			if (clen > 0 && to_prog != -1 && !exited) {
-				n = write(to_prog, cbuf + coff, clen);
+				n = request_write_pipe(to_prog, cbuf + coff,
+				    clen);
 				if (n > 0) {
 					coff += (size_t)n;
 					clen -= (size_t)n;

@@ -173,13 +173,24 @@ static const char *const exec_env_names[] = {
 };
 #define EXEC_NENV	(sizeof(exec_env_names) / sizeof(exec_env_names[0]))
 
-/* Ours to set: never passed on from the daemon's own environment. */
+/* Ours to set: never passed on from the daemon's own environment (the
+ * names above, and ucspi-tcp's TCP* as before); other SSL_* variables,
+ * such as OpenSSL's SSL_CERT_FILE and SSL_CERT_DIR, are the operator's
+ * and reach the program. */
 static int
 exec_env_is_ours(const char *entry)
 {
-	return strncmp(entry, "PROTO=", 6) == 0 ||
-	    strncmp(entry, "TCP", 3) == 0 || strncmp(entry, "SSL_", 4) == 0 ||
-	    strncmp(entry, "HTTPS=", 6) == 0;
+	size_t n;
+
+	if (strncmp(entry, "TCP", 3) == 0)
+		return 1;
+	for (size_t i = 0; i < EXEC_NENV; i++) {
+		n = strlen(exec_env_names[i]);
+		if (strncmp(entry, exec_env_names[i], n) == 0 &&
+		    entry[n] == '=')
+			return 1;
+	}
+	return 0;
 }
 
 /* Frees env and its entries from owned on. */
