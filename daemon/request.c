@@ -7,6 +7,7 @@
  * timeout.  Nothing here decides which thread runs a request.
  */
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -15,6 +16,7 @@
 /* linux/tcp.h, not netinet/tcp.h: its struct tcp_info has the byte
  * counts (tcpi_bytes_received, tcpi_bytes_acked). */
 #include <linux/tcp.h>
+#include <linux/sockios.h>
 #include <arpa/inet.h>
 #include <signal.h>
 
@@ -821,14 +823,16 @@ request_poll_child(struct ssd_request *rq, int efd, pid_t pid, int *status,
 
 static int	request_waitpid(struct ssd_request *, pid_t, int *);
 
-/* The bytes a TCP connection has received and had acknowledged so far;
- * false when the kernel cannot tell (not TCP). */
+/* The bytes the processes holding a TCP connection have read from it
+ * and written to it so far, as the kernel counts them; false when it
+ * cannot tell (not TCP). */
 static bool
 request_tcp_bytes(const struct ssd_request *rq, unsigned long long *in,
     unsigned long long *out)
 {
 	struct tcp_info	 ti;
 	socklen_t	 len = sizeof(ti);
+	int		 inq = 0, outq = 0;
 
 	memset(&ti, 0, sizeof(ti));
 	if (rq->rq_type != SOCK_STREAM ||
@@ -836,17 +840,23 @@ request_tcp_bytes(const struct ssd_request *rq, unsigned long long *in,
 	    rq->rq_peer.ss_family != AF_INET6) ||
 	    getsockopt(rq->rq_fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == -1 ||
 	    len < offsetof(struct tcp_info, tcpi_bytes_received) +
-	    sizeof(ti.tcpi_bytes_received))
+	    sizeof(ti.tcpi_bytes_received) ||
+	    ioctl(rq->rq_fd, SIOCINQ, &inq) == -1 ||
+	    ioctl(rq->rq_fd, SIOCOUTQ, &outq) == -1)
 		return false;
-	/* A FIN takes a sequence number, which the counts include: the
-	 * client's, once received (CLOSE_WAIT 8, LAST_ACK 9, CLOSING 11,
-	 * TIME_WAIT 6); ours, once acknowledged (FIN_WAIT2 5, TIME_WAIT). */
-	*in = ti.tcpi_bytes_received;
-	*out = ti.tcpi_bytes_acked;
+	/* Received, less what waits unread; written: acknowledged, plus
+	 * what is still in flight or queued. */
+	*in = ti.tcpi_bytes_received - (unsigned long long)inq;
+	*out = ti.tcpi_bytes_acked + (unsigned long long)outq;
+	/* A FIN takes a sequence number, which these include: the
+	 * client's once received (CLOSE_WAIT 8, LAST_ACK 9, CLOSING 11,
+	 * TIME_WAIT 6); ours once sent (FIN_WAIT1 4, FIN_WAIT2 5, CLOSING,
+	 * LAST_ACK, TIME_WAIT). */
 	if (*in > 0 && (ti.tcpi_state == 8 || ti.tcpi_state == 9 ||
 	    ti.tcpi_state == 11 || ti.tcpi_state == 6))
 		(*in)--;
-	if (*out > 0 && (ti.tcpi_state == 5 || ti.tcpi_state == 6))
+	if (*out > 0 && (ti.tcpi_state == 4 || ti.tcpi_state == 5 ||
+	    ti.tcpi_state == 11 || ti.tcpi_state == 9 || ti.tcpi_state == 6))
 		(*out)--;
 	return true;
 }
