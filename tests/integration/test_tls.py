@@ -814,6 +814,28 @@ class TlsHostileTests(DaemonTestCase):
         self.d.wait_log(r"TLS handshake timed out")
         self.assertServes()
 
+    def test_records_at_and_over_the_size_limit(self):
+        for name in ("ev", "th"):
+            # 16 KiB of plaintext: full records, both ways
+            s = tls_connect(self.d, name)
+            data = os.urandom(16384)
+            s.sendall(data)
+            self.assertEqual(tls_recv_exactly(s, len(data)), data)
+            # then a record header announcing more than TLS allows
+            # (2^14 + 2048 for a ciphertext), written under the session
+            raw = socket.socket(fileno=os.dup(s.fileno()))
+            raw.sendall(b"\x17\x03\x03\x48\x01" + b"\0" * 1024)
+            raw.settimeout(5)
+            try:
+                while raw.recv(4096):
+                    pass
+            except ConnectionError:
+                pass
+            raw.close()
+            s.close()
+        self.assertServes()
+        self.assertNotRegex(self.d.log(), r"error:")
+
     def test_close_without_close_notify(self):
         for name in ("ev", "th"):
             s = tls_connect(self.d, name)
