@@ -72,12 +72,14 @@ static __thread bool	 py_fork_took;
  * the messages for import errors and tracebacks.
  */
 static const char py_bootstrap[] =
-"import importlib, os, socketserver, sys, traceback\n"
+"import importlib, os, socket, socketserver, sys, traceback\n"
 "\n"
 "class Server:\n"
 "    \"\"\"What a handler sees as self.server.\"\"\"\n"
 "    def __init__(self, **kw):\n"
 "        self.__dict__.update(kw)\n"
+"        self.socket_type = socket.SocketKind(self.socket_type)\n"
+"        self.address_family = socket.AddressFamily(self.address_family)\n"
 "    def __repr__(self):\n"
 "        return '<sockserverd server %r %r>' % (self.listener,\n"
 "                                             self.server_address)\n"
@@ -759,13 +761,20 @@ py_atfork_parent(void)
 	PyGILState_Release(py_fork_gil);
 }
 
+/*
+ * The child keeps this thread's state: PyOS_AfterFork_Child deleted all
+ * others, the interpreter's first among them, and 3.11 would hand that
+ * one out again, still marked initialised, to the next new thread state
+ * (a fatal error).  The child has no other thread to give it to.
+ */
 static void
 py_atfork_child(void)
 {
 	if (!py_fork_took)
 		return;
 	PyOS_AfterFork_Child();
-	PyGILState_Release(py_fork_gil);
+	(void)py_fork_gil;
+	PyEval_SaveThread();
 }
 
 /* Never unloaded: Python keeps pointers into this object and libpython,
