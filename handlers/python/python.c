@@ -207,6 +207,17 @@ py_req_read(struct pyreq *self, char *buf, Py_ssize_t len)
 		return -1;
 	if (len == 0)
 		return 0;
+	/* Bytes already there are read with the GIL held, as a small
+	 * write is (py_req_write). */
+	if (!self->r_dgram && !self->r_tls) {
+		struct pollfd pfd = { .fd = ssd_fd(rq), .events = POLLIN };
+
+		if (poll(&pfd, 1, 0) == 1 && pfd.revents == POLLIN) {
+			if ((n = ssd_read(rq, buf, (size_t)len)) < 0)
+				py_req_error(errno);
+			return n;
+		}
+	}
 	self->r_busy++;
 	Py_BEGIN_ALLOW_THREADS
 	n = ssd_read(rq, buf, (size_t)len);
