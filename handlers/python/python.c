@@ -819,6 +819,22 @@ py_start(PyGILState_STATE *gs, const char **msg)
 	pthread_mutex_lock(&py_init_mtx);
 	if (!Py_IsInitialized()) {
 		py_pin();
+		/* Under AddressSanitizer, Python's objects come from malloc:
+		 * pymalloc's mmap'd arenas hide them from ASan's checks, and
+		 * LeakSanitizer, which does not scan those arenas, would call
+		 * every object referenced only from one leaked. */
+		if (dlsym(RTLD_DEFAULT, "__asan_init") != NULL) {
+			PyPreConfig pre;
+
+			PyPreConfig_InitPythonConfig(&pre);
+			pre.allocator = PYMEM_ALLOCATOR_MALLOC;
+			st = Py_PreInitialize(&pre);
+			if (PyStatus_Exception(st)) {
+				pthread_mutex_unlock(&py_init_mtx);
+				*msg = "cannot initialise Python";
+				return -1;
+			}
+		}
 		PyConfig_InitPythonConfig(&pc);
 		pc.install_signal_handlers = 0;	/* the daemon's signals */
 		pc.parse_argv = 0;
