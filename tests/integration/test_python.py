@@ -567,6 +567,27 @@ class Tls(PythonTestCase):
         self.assertNotRegex(d.log(), r"error:")
 
 
+class Documented(unittest.TestCase):
+    """Every option the plugin reads has its entry under PYTHON HANDLERS
+    of sockserverd.conf(5), and the page names no other; the README has
+    its section."""
+
+    def test_options_in_page(self):
+        root = os.path.dirname(os.path.dirname(os.path.dirname(
+            os.path.abspath(__file__))))
+        with open(os.path.join(root, "handlers/python/python.c")) as f:
+            code = set(re.findall(r'strcmp\(k, "(\w+)"\)', f.read()))
+        with open(os.path.join(root, "man/sockserverd.conf.5.in")) as f:
+            page = f.read()
+        m = re.search(r"(?ms)^\.Sh PYTHON HANDLERS\n(.*?)^\.Sh ", page)
+        self.assertIsNotNone(m, "no PYTHON HANDLERS section")
+        items = set(re.findall(r"(?m)^\.It Ic (\w+)", m.group(1)))
+        self.assertEqual(code, {"path", "module", "class", "settings"})
+        self.assertEqual(items, code)
+        with open(os.path.join(root, "README.md")) as f:
+            self.assertIn("## Serve a socketserver handler", f.read())
+
+
 @unittest.skipUnless(os.path.exists(PLUGIN), "no %s" % PLUGIN)
 class Listed(unittest.TestCase):
 
