@@ -647,11 +647,12 @@ worker_stop(const char *why)
 	sv.sv_stop_deadline = worker_now() + timeout + WORKER_KILL_GRACE;
 }
 
+/* READY=1 with the status line, in one datagram. */
 static void
-worker_status(void)
+worker_ready(void)
 {
-	sd_notifyf("STATUS=serving %zu listeners with %zu worker processes",
-	    server.s_gen->g_cfg->cf_nlisteners, sv.sv_npos);
+	sd_notifyf("READY=1\nSTATUS=serving %zu listeners with %zu worker "
+	    "processes", server.s_gen->g_cfg->cf_nlisteners, sv.sv_npos);
 }
 
 static void
@@ -708,8 +709,7 @@ worker_reload(void)
 	log_noticex("reloaded %s: %zu listeners, %zu worker processes",
 	    g->g_cfg->cf_path, g->g_cfg->cf_nlisteners, sv.sv_npos);
 	diag_fini(&d);
-	sd_notifyf("READY=1");
-	worker_status();
+	worker_ready();
 	return;
 fail:
 	diag_fini(&d);
@@ -827,8 +827,8 @@ worker_supervise(int level_cli)
 		worker_spawn(i, g);
 	log_noticex("sockserverd %s started: %zu listeners, %zu worker "
 	    "processes", SSD_VERSION, g->g_cfg->cf_nlisteners, sv.sv_npos);
-	sd_notifyf("READY=1\nMAINPID=%ld", (long)getpid());
-	worker_status();
+	sd_notifyf("MAINPID=%ld", (long)getpid());
+	worker_ready();
 	if (sd_watchdog_period() > 0) {
 		log_infox("systemd watchdog: pinging every %gs while every "
 		    "worker beats", sd_watchdog_period() / 4);
