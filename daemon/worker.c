@@ -63,6 +63,7 @@ struct wslot {
 	atomic_ullong	 ws_beat_us;	/* CLOCK_MONOTONIC of the last beat */
 	atomic_ullong	 ws_lag_us;	/* how late the last beat was */
 	atomic_uint	 ws_active;	/* requests in progress */
+	atomic_ulong	 ws_served;	/* requests started */
 	atomic_bool	 ws_ready;	/* serving */
 	atomic_int	 ws_pid;
 	atomic_uint	 ws_gen;	/* the reload it serves (g_id) */
@@ -185,6 +186,8 @@ worker_take(struct lsock *k, long lmax, long gmax)
 	if (ls != NULL)
 		atomic_fetch_add(&ls->ls_by[worker_self_slot], 1);
 	atomic_fetch_add(&worker_self->ws_active, 1);
+	atomic_fetch_add_explicit(&worker_self->ws_served, 1,
+	    memory_order_relaxed);
 	return true;
 }
 
@@ -516,7 +519,12 @@ worker_died(struct wproc *p, int st)
 	atomic_fetch_add(&worker_shm->sh_restarts, 1);
 	w = &sv.sv_pos[index];
 	w->w_proc = NULL;
-	if (lived < WORKER_QUICK_DEATH) {
+	/* A worker that could not start, or died before it served anyone,
+	 * again and again: a crash loop, spaced out.  One that a request
+	 * killed is replaced at once however often (nginx does the same),
+	 * so that a handler crashing under load costs its requests only. */
+	if (lived < WORKER_QUICK_DEATH && atomic_load(
+	    &worker_shm->sh_slots[p->p_slot].ws_served) == 0) {
 		double pause = WORKER_BACKOFF_MIN;
 
 		for (unsigned i = 0; i < w->w_quick && pause <
