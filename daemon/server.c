@@ -274,10 +274,12 @@ static void
 server_stop(struct ev_loop *loop, const char *why)
 {
 	struct gen	*g = server.s_gen;
-	double		 timeout = g->g_cfg->cf_shutdown_timeout;
+	double		 timeout;
 
+	/* A second SIGTERM (a worker told to drain, then to stop). */
 	if (server.s_stopping)
 		return;
+	timeout = g->g_cfg->cf_shutdown_timeout;
 	atomic_store(&server.s_stopping, true);
 	server_let_go(g, NULL);
 	sd_notifyf("STOPPING=1");
