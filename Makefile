@@ -92,7 +92,7 @@ CHECK_DEPS_OK	= $(B)/.deps-check
 BENCH_DEPS_OK	= $(B)/.deps-bench
 
 .PHONY: all check unit integration run install lint clean distclean deps bench \
-	bench-tls bench-python \
+	bench-tls bench-python bench-workers \
 	bench-sources \
 	check-valgrind valgrind-check soak check-systemd check-deb
 
@@ -270,8 +270,11 @@ $(BENCH_TLS_TOOLS): $(B)/bench/%: tests/bench/%.c | $(BENCH_DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(CC) $(STD) $(WARN) -Werror -O2 $(SSL_CFLAGS) $(CPPFLAGS) $(CFLAGS) \
 	    $(LDFLAGS) -o $@ $< $(SSL_LIBS)
-bench: $(SSD) $(BENCH_TOOLS) $(BENCH_TLS_TOOLS)
+bench: $(SSD) $(BENCH_TOOLS) $(BENCH_TLS_TOOLS) $(B)/tests/plugins/crashrate.so
 	SSD_BIN=./$(SSD) BENCH_BIN=$(B)/bench tests/bench/run-bench.sh
+	SSD_BIN=./$(SSD) BENCH_BIN=$(B)/bench \
+	    BENCH_CRASHRATE=$(CURDIR)/$(B)/tests/plugins/crashrate.so \
+	    tests/bench/run-workers-bench.sh
 	SSD_BIN=./$(SSD) BENCH_BIN=$(B)/bench tests/bench/run-tls-bench.sh
 # The python plugin against CPython's socketserver serving the same class
 # (issue 13): ping-pong and new connections/s, thread and fork, with the
@@ -280,6 +283,13 @@ bench-python: $(SSD) $(PLUGINS) $(B)/bench/loadgen
 	SSD_BIN=./$(SSD) BENCH_BIN=$(B)/bench \
 	    SSD_PLUGIN_DIR=$(CURDIR)/$(B)/plugins \
 	    python3 tests/bench/run-python-bench.py
+
+# worker_processes alone (issue 11): pp100 with 2 workers, restart latency,
+# the crash storm.
+bench-workers: $(SSD) $(B)/bench/loadgen $(B)/bench/refserver $(B)/tests/plugins/crashrate.so
+	SSD_BIN=./$(SSD) BENCH_BIN=$(B)/bench \
+	    BENCH_CRASHRATE=$(CURDIR)/$(B)/tests/plugins/crashrate.so \
+	    tests/bench/run-workers-bench.sh
 bench-tls: $(SSD) $(B)/bench/loadgen $(BENCH_TLS_TOOLS)
 	SSD_BIN=./$(SSD) BENCH_BIN=$(B)/bench tests/bench/run-tls-bench.sh
 

@@ -44,7 +44,8 @@ static const char *const config_model_names[] = {
 
 static const char *const config_global_keys[] = {
 	"handler_dir", "user", "group", "pid_file", "log_level", "log_target",
-	"shutdown_timeout", "max_connections", "listeners", NULL
+	"shutdown_timeout", "max_connections", "worker_processes",
+	"listeners", NULL
 };
 
 static const char *const config_listener_keys[] = {
@@ -1009,6 +1010,11 @@ config_globals(struct config_ctx *c, const config_setting_t *root)
 	    &cf->cf_shutdown_timeout);
 	if (config_get_int(c, root, "max_connections", 0, INT_MAX, &n))
 		cf->cf_max_connections = n;
+	if (config_get_int(c, root, "worker_processes", 0, WORKER_MAX, &n)) {
+		cf->cf_worker_processes = (int)n;
+		cf->cf_worker_processes_setting = config_setting_get_member(
+		    root, "worker_processes");
+	}
 }
 
 static void

@@ -46,6 +46,8 @@
 } while (0)
 
 enum { EXIT_OK = 0, EXIT_CONFIG = 1, EXIT_USAGE = 2 };
+/* The most worker processes (worker_processes) one configuration runs. */
+#define WORKER_MAX	64
 
 #ifndef SSD_VERSION
 #define SSD_VERSION "0.1.0"
@@ -166,6 +168,11 @@ void	stats_reloaded(void);
 /* Renders every counter: a plain summary, or the Prometheus text
  * format.  b is reused; its text is freed by the caller. */
 void	stats_render(struct stats_buf *, bool prometheus);
+/* Appends printf output to b (growing it). */
+void	stats_cat(struct stats_buf *b, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+/* worker.c: the worker processes' figures (nothing without them). */
+void	worker_render(struct stats_buf *, bool prometheus);
 void	stats_cleanup(void);
 
 /* source.c: per-source state of a listening socket, by client prefix:
@@ -346,6 +353,8 @@ struct config {
 	enum log_target		 cf_log_target;
 	double			 cf_shutdown_timeout;
 	long			 cf_max_connections;
+	int			 cf_worker_processes;	/* 0: none */
+	const config_setting_t	*cf_worker_processes_setting;	/* or NULL */
 	struct listener_list	 cf_listeners;
 	size_t			 cf_nlisteners;
 };
@@ -372,6 +381,11 @@ struct hinst {
  * everything already initialised has been finalised again.  Any thread.
  */
 int	handler_prepare(const struct config *, struct hinst *, struct diag *);
+/* Checks the handler of every listener of cf (loaded, options given to
+ * init, fini) in a child process per listener, so that no handler code
+ * runs in the caller (the supervisor of worker processes).  0, or -1 with
+ * the problems in d. */
+int	handler_check(const struct config *, struct diag *);
 /* calls fini for every initialised instance and releases plugins */
 void	handler_release(const struct config *, struct hinst *);
 

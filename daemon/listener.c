@@ -428,6 +428,7 @@ lsock_unref(struct lsock *k)
 	lsock_unlink(k);
 	if (k->k_fd != -1)
 		close(k->k_fd);
+	worker_lsock_gone(k);
 	source_table_free(k->k_sources);
 	free(k);
 }

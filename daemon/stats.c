@@ -239,8 +239,7 @@ stats_open_fds(void)
 	return self ? n - 1 : n;	/* the directory's own descriptor */
 }
 
-/* Appends printf output to a growing buffer. */
-static void __attribute__((format(printf, 2, 3)))
+void
 stats_cat(struct stats_buf *b, const char *fmt, ...)
 {
 	va_list	 ap;
@@ -316,6 +315,7 @@ stats_render(struct stats_buf *b, bool prometheus)
 			    stats_load(&s->s_errors), stats_load(&s->s_timeouts),
 			    stats_load(&s->s_bytes_in),
 			    stats_load(&s->s_bytes_out));
+		worker_render(b, false);
 		pthread_mutex_unlock(&stats_mtx);
 		return;
 	}
@@ -388,6 +388,7 @@ stats_render(struct stats_buf *b, bool prometheus)
 	    "journal dropped (its socket was full).\n# TYPE "
 	    "sockserverd_log_dropped_total counter\n"
 	    "sockserverd_log_dropped_total %lu\n", log_dropped());
+	worker_render(b, true);
 	pthread_mutex_unlock(&stats_mtx);
 }
 
