@@ -270,12 +270,16 @@ $(BENCH_TLS_TOOLS): $(B)/bench/%: tests/bench/%.c | $(BENCH_DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(CC) $(STD) $(WARN) -Werror -O2 $(SSL_CFLAGS) $(CPPFLAGS) $(CFLAGS) \
 	    $(LDFLAGS) -o $@ $< $(SSL_LIBS)
-bench: $(SSD) $(BENCH_TOOLS) $(BENCH_TLS_TOOLS) $(B)/tests/plugins/crashrate.so
+bench: $(SSD) $(PLUGINS) $(BENCH_TOOLS) $(BENCH_TLS_TOOLS) \
+	    $(B)/tests/plugins/crashrate.so
 	SSD_BIN=./$(SSD) BENCH_BIN=$(B)/bench tests/bench/run-bench.sh
 	SSD_BIN=./$(SSD) BENCH_BIN=$(B)/bench \
 	    BENCH_CRASHRATE=$(CURDIR)/$(B)/tests/plugins/crashrate.so \
 	    tests/bench/run-workers-bench.sh
 	SSD_BIN=./$(SSD) BENCH_BIN=$(B)/bench tests/bench/run-tls-bench.sh
+	SSD_BIN=./$(SSD) BENCH_BIN=$(B)/bench \
+	    SSD_PLUGIN_DIR=$(CURDIR)/$(B)/plugins \
+	    python3 tests/bench/run-python-bench.py
 # The python plugin against CPython's socketserver serving the same class
 # (issue 13): ping-pong and new connections/s, thread and fork, with the
 # ratios the issue asks for (about a minute; `make bench` runs it too).
