@@ -278,6 +278,10 @@ struct tls_settings {
 	bool			 t_tickets;
 	struct tls_ctx		*t_ctx;		/* what tls_build made */
 };
+/* Makes fork(2) wait for calls into OpenSSL in progress on other threads
+ * (a child must not inherit its locks held); call at start, before any
+ * plugin is loaded.  Any number of times. */
+void	tls_init(void);
 /* Loads the certificates, keys and CAs of t and builds its contexts;
  * problems go to d as FILE:LINE of the setting concerned.  0 or -1. */
 int	tls_build(struct tls_settings *, const char *listener_name,
