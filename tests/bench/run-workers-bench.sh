@@ -102,9 +102,10 @@ start_ref() {
 	exit 1
 }
 
-# start_ssd NAME HANDLER [OPTIONS [WORKERS [MODEL]]]: sockserverd,
+# start_ssd NAME HANDLER [OPTIONS [WORKERS [MODEL [MORE]]]]: sockserverd,
 # worker_processes = WORKERS (2), one listener of concurrency MODEL
-# (event); waits until every worker serves; sets SSD_PID, SSD_PORT.
+# (event), then the listeners MORE; waits until every worker serves; sets
+# SSD_PID, SSD_PORT.
 start_ssd() {
 	local conf=$TMP/$1.conf log=$TMP/$1.log i
 	cat >"$conf" <<EOF
@@ -113,7 +114,7 @@ shutdown_timeout = 2.0;
 worker_processes = ${4:-2};
 listeners = ( { name = "w"; address = "127.0.0.1"; port = 0;
   handler = "$2"; concurrency = "${5:-event}"; timeout = 0; queue_size = 4096;
-  max_connections = 0; ${3:-} } );
+  max_connections = 0; ${3:-} }${6:-} );
 EOF
 	(
 		ulimit -n 20000 2>/dev/null
@@ -233,11 +234,30 @@ stop_pid "$SSD_PID"
 stop_pid "$REF_PID"
 
 # ---- crash storm ----
+# metric PORT NAME: the value of NAME in the status listener's /metrics.
+metric() {
+	timeout 5 python3 - "$1" "$2" <<'PY' 2>/dev/null
+import re, socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), 5)
+s.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+buf = b""
+while True:
+    b = s.recv(65536)
+    if not b:
+        break
+    buf += b
+m = re.search(r"^%s (\d+)$" % re.escape(sys.argv[2]), buf.decode(), re.M)
+print(m.group(1) if m else "")
+PY
+}
+
 # storm TAG WORKERS MODEL SHAPE: one run; prints "served% served lost
 # crashes".
 storm() {
-	local line d e crashes more
-	start_ssd "storm-$1" "$PLUGIN" 'options = { every = 100; };' "$2" "$3"
+	local line d e crashes
+	start_ssd "storm-$1" "$PLUGIN" 'options = { every = 100; };' "$2" "$3" \
+	    ', { name = "st"; address = "127.0.0.1"; port = 0;
+	    handler = "status"; concurrency = "sync"; }'
 	if [ "$4" = pp ]; then
 		line=$(lg $((STORM_SECS + 14)) -m pingpong -p "$SSD_PORT" \
 		    -c 100 -d "$STORM_SECS" -w 1 -R)
@@ -249,12 +269,18 @@ storm() {
 		d=$(kv "done" "$line")
 		e=$(kv errors "$line")
 	fi
-	crashes=$(grep -c 'killed by signal 11' "$SSD_LOG")
-	more=$(sed -n 's/.*(\([0-9]*\) more workers died.*/\1/p' "$SSD_LOG" |
-	    awk '{ s += $1 } END { print s + 0 }')
+	# Worker deaths from the restart counter (the log reports them once
+	# a second), fork children's from their log lines.
+	if [ "$3" = fork ]; then
+		crashes=$(grep -c 'handler process [0-9]* killed by signal 11' \
+		    "$SSD_LOG")
+	else
+		crashes=$(metric "$(sed -n 's/.*listener=st: listening on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$SSD_LOG")" \
+		    sockserverd_worker_restarts_total)
+	fi
 	stop_pid "$SSD_PID"
 	echo "  storm $1: $line" >&2
-	awk -v d="${d:-0}" -v e="${e:-0}" -v c="$((crashes + more))" 'BEGIN {
+	awk -v d="${d:-0}" -v e="${e:-0}" -v c="${crashes:-0}" 'BEGIN {
 		if (d + e == 0) printf "- 0 0 %d\n", c
 		else printf "%.1f %d %d %d\n", 100 * d / (d + e), d, e, c }'
 }
