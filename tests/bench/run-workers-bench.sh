@@ -321,5 +321,5 @@ for row in "${STORM_ROWS[@]}"; do
 	    "$(verdict "$pct" '>=' 95)"
 done
 echo "  (a crash takes every request in progress in its worker: with event"
-echo "  workers about 100/N connections of pp100 at once, so 1 crash in 100"
-echo "  messages loses about 1/N of them; fork loses only the crashing one)"
+echo "  workers at least 100/N pp100 connections, each with a message in"
+echo "  flight, per crash; fork loses only the crashing one: see README)"
