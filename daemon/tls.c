@@ -57,62 +57,62 @@ struct tls_conn {
 	bool		 c_shut;	/* close_notify sent */
 	bool		 c_rdeof;	/* the client's end was read */
 	char		*c_s_dn, *c_i_dn;	/* cached for ssd_env */
+	const char	*c_why;		/* a protocol error to log */
 };
 
 /*
  * fork(2) while another thread is inside OpenSSL would hand the child a
  * lock that nobody there will release (OpenSSL 3 has no fork handlers of
  * its own): a fork-model child that then does its handshake would hang.
- * So every call into OpenSSL holds tls_fork_lock shared, never across a
- * wait, and fork takes it exclusively (pthread_atfork, registered by
+ * So every call into OpenSSL is made inside the gate (tls_lock/unlock:
+ * a count of callers, never held across a wait), and fork closes it and
+ * waits for the count to drop to 0 (pthread_atfork, registered by
  * tls_init at start: before any plugin's handlers, whose prepare - the
  * python plugin's takes its GIL - must run first, as the prepare
- * handlers run in the reverse order of their registration).
+ * handlers run in the reverse order of their registration).  Nothing
+ * inside the gate takes another lock of the daemon (no logging there):
+ * their prepare handlers run before this one, and a caller inside would
+ * wait for a fork that waits for it.
  */
-static pthread_rwlock_t	tls_fork_lock;
+static struct {
+	pthread_mutex_t	 mtx;
+	pthread_cond_t	 cond;
+	unsigned	 inside;	/* callers in OpenSSL */
+	bool		 forking;	/* the gate is closed */
+} tls_gate = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0,
+    false };
 static pthread_once_t	tls_once = PTHREAD_ONCE_INIT;
 
+/* Closes the gate and keeps its mutex across the fork. */
 static void
 tls_atfork_prepare(void)
 {
-	pthread_rwlock_wrlock(&tls_fork_lock);
+	pthread_mutex_lock(&tls_gate.mtx);
+	tls_gate.forking = true;
+	while (tls_gate.inside > 0)
+		pthread_cond_wait(&tls_gate.cond, &tls_gate.mtx);
 }
 
 static void
 tls_atfork_parent(void)
 {
-	pthread_rwlock_unlock(&tls_fork_lock);
+	tls_gate.forking = false;
+	pthread_cond_broadcast(&tls_gate.cond);
+	pthread_mutex_unlock(&tls_gate.mtx);
 }
 
-static void	tls_lock_setup(void);
-
-/* The child is another thread (another tid) than the one that took the
- * lock, which glibc's unlock would take for a reader: the lock is made
- * afresh instead (nothing else runs in the child). */
+/* The child's only thread is the forking one: nobody else is inside. */
 static void
 tls_atfork_child(void)
 {
-	tls_lock_setup();
-}
-
-static void
-tls_lock_setup(void)
-{
-	pthread_rwlockattr_t a;
-
-	/* A waiting fork goes before new readers: under load it would
-	 * otherwise wait for a moment without any call in progress. */
-	pthread_rwlockattr_init(&a);
-	pthread_rwlockattr_setkind_np(&a,
-	    PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-	pthread_rwlock_init(&tls_fork_lock, &a);
-	pthread_rwlockattr_destroy(&a);
+	tls_gate.forking = false;
+	tls_gate.inside = 0;
+	pthread_mutex_unlock(&tls_gate.mtx);
 }
 
 static void
 tls_init_once(void)
 {
-	tls_lock_setup();
 	pthread_atfork(tls_atfork_prepare, tls_atfork_parent,
 	    tls_atfork_child);
 }
@@ -127,13 +127,20 @@ static void
 tls_lock(void)
 {
 	tls_init();
-	pthread_rwlock_rdlock(&tls_fork_lock);
+	pthread_mutex_lock(&tls_gate.mtx);
+	while (tls_gate.forking)
+		pthread_cond_wait(&tls_gate.cond, &tls_gate.mtx);
+	tls_gate.inside++;
+	pthread_mutex_unlock(&tls_gate.mtx);
 }
 
 static void
 tls_unlock(void)
 {
-	pthread_rwlock_unlock(&tls_fork_lock);
+	pthread_mutex_lock(&tls_gate.mtx);
+	if (--tls_gate.inside == 0 && tls_gate.forking)
+		pthread_cond_broadcast(&tls_gate.cond);
+	pthread_mutex_unlock(&tls_gate.mtx);
 }
 
 /* The reason of the oldest error OpenSSL queued, or what. */
@@ -552,7 +559,8 @@ tls_failed(struct ssd_request *rq, struct tls_conn *c, int rc, int *want,
 		/* The client broke the protocol (a bad record, an alert):
 		 * it went away, as after a reset; not the handler's failure,
 		 * and not worth more than a debug line per connection. */
-		ssd_log(rq, LOG_DEBUG, "TLS: %s", tls_reason("protocol error"));
+		/* logged once out of the gate (tls_read_try...) */
+		c->c_why = tls_reason("protocol error");
 		rq->rq_peer_gone = true;
 		errno = EPROTO;
 		break;
@@ -623,6 +631,18 @@ tls_write_try_locked(struct ssd_request *rq, const void *buf, size_t len,
 	return -1;
 }
 
+/* What tls_failed found, said out of the gate. */
+static void
+tls_log_why(struct ssd_request *rq)
+{
+	struct tls_conn *c = rq->rq_tls;
+
+	if (c != NULL && c->c_why != NULL) {
+		ssd_log(rq, LOG_DEBUG, "TLS: %s", c->c_why);
+		c->c_why = NULL;
+	}
+}
+
 ssize_t
 tls_read_try(struct ssd_request *rq, void *buf, size_t len, short *want)
 {
@@ -633,6 +653,7 @@ tls_read_try(struct ssd_request *rq, void *buf, size_t len, short *want)
 	n = tls_read_try_locked(rq, buf, len, want);
 	err = errno;
 	tls_unlock();
+	tls_log_why(rq);
 	errno = err;
 	return n;
 }
@@ -648,6 +669,7 @@ tls_write_try(struct ssd_request *rq, const void *buf, size_t len,
 	n = tls_write_try_locked(rq, buf, len, want);
 	err = errno;
 	tls_unlock();
+	tls_log_why(rq);
 	errno = err;
 	return n;
 }
