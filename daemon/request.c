@@ -34,6 +34,20 @@
 /* For requests of a listener without counters (the unit tests' fakes). */
 static struct lstats request_nostats;
 
+static void
+request_set_peer(struct ssd_request *rq, const struct sockaddr *sa,
+    socklen_t len)
+{
+	if (len > sizeof(rq->rq_peer))
+		len = sizeof(rq->rq_peer);
+	memcpy(&rq->rq_peer, sa, len);
+	rq->rq_peerlen = len;
+	if (len < sizeof(sa_family_t))
+		rq->rq_peer.ss_family = (sa_family_t)rq->rq_listener->l_family;
+	addr_format((const struct sockaddr *)&rq->rq_peer, len,
+	    rq->rq_peerstr, sizeof(rq->rq_peerstr));
+}
+
 static struct ssd_request *
 request_new(struct lrun *r, const struct sockaddr *sa, socklen_t len)
 {
@@ -48,14 +62,7 @@ request_new(struct lrun *r, const struct sockaddr *sa, socklen_t len)
 	rq->rq_timeout = l->l_timeout;
 	rq->rq_wait = request_wait_poll;
 	atomic_init(&rq->rq_cut, false);
-	if (len > sizeof(rq->rq_peer))
-		len = sizeof(rq->rq_peer);
-	memcpy(&rq->rq_peer, sa, len);
-	rq->rq_peerlen = len;
-	if (len < sizeof(sa_family_t))
-		rq->rq_peer.ss_family = (sa_family_t)l->l_family;
-	addr_format((const struct sockaddr *)&rq->rq_peer, len,
-	    rq->rq_peerstr, sizeof(rq->rq_peerstr));
+	request_set_peer(rq, sa, len);
 	return rq;
 }
 
@@ -82,6 +89,33 @@ request_new_dgram(struct lrun *r, const void *data, size_t n,
 	rq->rq_len = n;
 	rq->rq_cap = n;
 	return rq;
+}
+
+void
+request_reuse_dgram(struct ssd_request *rq, const void *data, size_t n,
+    const struct sockaddr *sa, socklen_t len)
+{
+	SSD_ASSERT(rq->rq_type == SOCK_DGRAM);
+	/* What setup/handle/finish and the reply left: finish freed the
+	 * handler's data, if it had any. */
+	rq->rq_data = NULL;
+	free(rq->rq_env);
+	rq->rq_env = NULL;
+	rq->rq_timedout = false;
+	rq->rq_peer_gone = false;
+	rq->rq_drained = false;
+	rq->rq_error_logged = false;
+	rq->rq_has_reply = false;
+	rq->rq_outlen = 0;
+	request_set_peer(rq, sa, len);
+	if (n > rq->rq_cap) {
+		rq->rq_buf = xreallocarray(rq->rq_buf, n, 1);
+		rq->rq_cap = n;
+	}
+	if (n > 0)
+		memcpy(rq->rq_buf, data, n);
+	rq->rq_len = n;
+	rq->rq_off = 0;
 }
 
 void
