@@ -71,6 +71,13 @@ HANDLER_SRCS	= $(wildcard handlers/*.c)
 CORE_OBJS	= $(CORE_SRCS:%.c=$(B)/%.o) $(HANDLER_SRCS:%.c=$(B)/%.o)
 PLUGIN_SRCS	= $(wildcard handlers/examples/*.c)
 PLUGINS		= $(PLUGIN_SRCS:handlers/examples/%.c=$(B)/plugins/%.so)
+# The python plugin, where libpython3 is (see its rule).
+PYTHON_CFLAGS	?= $(shell $(PKG_CONFIG) --cflags python3-embed 2>/dev/null)
+PYTHON_LIBS	?= $(shell $(PKG_CONFIG) --libs python3-embed 2>/dev/null)
+PYTHON_SRCS	= $(wildcard handlers/python/*.c)
+ifneq ($(strip $(PYTHON_LIBS)),)
+PLUGINS		+= $(B)/plugins/python.so
+endif
 TEST_PLUGIN_SRCS = $(wildcard tests/plugins/*.c)
 TEST_PLUGINS	= $(TEST_PLUGIN_SRCS:tests/plugins/%.c=$(B)/tests/plugins/%.so)
 # Preloaded into the daemon by some tests (failing pthread_create...).
@@ -85,7 +92,7 @@ CHECK_DEPS_OK	= $(B)/.deps-check
 BENCH_DEPS_OK	= $(B)/.deps-bench
 
 .PHONY: all check unit integration run install lint clean distclean deps bench \
-	bench-tls \
+	bench-tls bench-python bench-workers \
 	bench-sources \
 	check-valgrind valgrind-check soak check-systemd check-deb
 
@@ -146,6 +153,20 @@ $(B)/plugins/%.so: handlers/examples/%.c include/sockserverd.h $(LINKCHECK) | $(
 	$(PLUGIN_LINK) -Wl,-z,defs -o $@.defs $< $(LINKCHECK) $(CONFIG_LIBS)
 	rm -f $@.defs
 	$(PLUGIN_LINK) -o $@ $< $(CONFIG_LIBS)
+
+# The python plugin (handlers/python/*.c) links libpython3: python3-embed
+# of pkg-config's default path (Debian's python3-dev, /usr/include/python3.X
+# and libpython3.X.so; never a pyenv's, whose python3 may come first in
+# PATH).  Built when python3-embed is there.  Its headers are -isystem:
+# our warnings, not theirs.  -z nodelete: libpython cannot be unloaded.
+PY_FLAGS	= $(patsubst -I%,-isystem %,$(PYTHON_CFLAGS))
+$(B)/plugins/python.so: $(PYTHON_SRCS) include/sockserverd.h $(LINKCHECK) | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(PLUGIN_LINK) $(PY_FLAGS) -Wl,-z,defs -o $@.defs $(PYTHON_SRCS) \
+	    $(LINKCHECK) $(CONFIG_LIBS) $(PYTHON_LIBS)
+	rm -f $@.defs
+	$(PLUGIN_LINK) $(PY_FLAGS) -Wl,-z,nodelete -o $@ $(PYTHON_SRCS) \
+	    $(CONFIG_LIBS) $(PYTHON_LIBS)
 
 # Fixture plugins for the tests: built like any plugin, never installed.
 $(B)/tests/plugins/%.so: tests/plugins/%.c include/sockserverd.h $(LINKCHECK) | $(DEPS_OK)
@@ -250,9 +271,30 @@ $(BENCH_TLS_TOOLS): $(B)/bench/%: tests/bench/%.c | $(BENCH_DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(CC) $(STD) $(WARN) -Werror -O2 $(SSL_CFLAGS) $(CPPFLAGS) $(CFLAGS) \
 	    $(LDFLAGS) -o $@ $< $(SSL_LIBS)
-bench: $(SSD) $(BENCH_TOOLS) $(BENCH_TLS_TOOLS)
+bench: $(SSD) $(PLUGINS) $(BENCH_TOOLS) $(BENCH_TLS_TOOLS) \
+	    $(B)/tests/plugins/crashrate.so
 	SSD_BIN=./$(SSD) BENCH_BIN=$(B)/bench tests/bench/run-bench.sh
+	SSD_BIN=./$(SSD) BENCH_BIN=$(B)/bench \
+	    BENCH_CRASHRATE=$(CURDIR)/$(B)/tests/plugins/crashrate.so \
+	    tests/bench/run-workers-bench.sh
 	SSD_BIN=./$(SSD) BENCH_BIN=$(B)/bench tests/bench/run-tls-bench.sh
+	SSD_BIN=./$(SSD) BENCH_BIN=$(B)/bench \
+	    SSD_PLUGIN_DIR=$(CURDIR)/$(B)/plugins \
+	    python3 tests/bench/run-python-bench.py
+# The python plugin against CPython's socketserver serving the same class
+# (issue 13): ping-pong and new connections/s, thread and fork, with the
+# ratios the issue asks for (about a minute; `make bench` runs it too).
+bench-python: $(SSD) $(PLUGINS) $(B)/bench/loadgen
+	SSD_BIN=./$(SSD) BENCH_BIN=$(B)/bench \
+	    SSD_PLUGIN_DIR=$(CURDIR)/$(B)/plugins \
+	    python3 tests/bench/run-python-bench.py
+
+# worker_processes alone (issue 11): pp100 with 2 workers, restart latency,
+# the crash storm.
+bench-workers: $(SSD) $(B)/bench/loadgen $(B)/bench/refserver $(B)/tests/plugins/crashrate.so
+	SSD_BIN=./$(SSD) BENCH_BIN=$(B)/bench \
+	    BENCH_CRASHRATE=$(CURDIR)/$(B)/tests/plugins/crashrate.so \
+	    tests/bench/run-workers-bench.sh
 bench-tls: $(SSD) $(B)/bench/loadgen $(BENCH_TLS_TOOLS)
 	SSD_BIN=./$(SSD) BENCH_BIN=$(B)/bench tests/bench/run-tls-bench.sh
 

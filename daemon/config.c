@@ -44,7 +44,8 @@ static const char *const config_model_names[] = {
 
 static const char *const config_global_keys[] = {
 	"handler_dir", "user", "group", "pid_file", "log_level", "log_target",
-	"shutdown_timeout", "max_connections", "listeners", NULL
+	"shutdown_timeout", "max_connections", "worker_processes",
+	"listeners", NULL
 };
 
 static const char *const config_listener_keys[] = {
@@ -53,7 +54,7 @@ static const char *const config_listener_keys[] = {
 	"max_connections", "max_packet_size", "handler", "options", "allow",
 	"deny", "unix_mode", "max_per_source", "workers", "proxy_protocol",
 	"rate_per_source", "burst_per_source", "source_prefix_v4",
-	"source_prefix_v6", "proxy_from", "tls", NULL
+	"source_prefix_v6", "proxy_from", "tls", "access_log", NULL
 };
 
 static const char *const config_tls_keys[] = {
@@ -631,8 +632,14 @@ config_tls(struct config_ctx *c, const config_setting_t *g,
 				const char *v;
 
 				e = config_setting_get_elem(s, (unsigned)i);
-				if (!config_expect(c, e, CONFIG_TYPE_GROUP))
+				/* (An element has no name for config_expect
+				 * to print.) */
+				if (config_setting_type(e) != CONFIG_TYPE_GROUP) {
+					diag_setting(c->c_diag, e, "each sni "
+					    "entry must be a group: { server_name "
+					    "= ...; certificate = ...; key = ...; }");
 					continue;
+				}
 				config_check_keys(c, e, config_sni_keys,
 				    "sni ");
 				if (config_get_string(c, e, "server_name",
@@ -651,7 +658,8 @@ config_tls(struct config_ctx *c, const config_setting_t *g,
 				config_tls_cert(c, e, tc, "sni entry");
 				for (size_t k = 0; tc->c_name != NULL &&
 				    k < t->t_nsni; k++)
-					if (strcasecmp(t->t_sni[k].c_name,
+					if (t->t_sni[k].c_name != NULL &&
+					    strcasecmp(t->t_sni[k].c_name,
 					    tc->c_name) == 0)
 						diag_setting(c->c_diag, e,
 						    "sni server_name \"%s\" is "
@@ -813,6 +821,7 @@ config_listener(struct config_ctx *c, const config_setting_t *g)
 	if (config_get_int(c, g, "workers", 1, 1024, &n))
 		l->l_workers = n;
 	config_get_bool(c, g, "proxy_protocol", &l->l_proxy_protocol);
+	config_get_bool(c, g, "access_log", &l->l_access_log);
 	config_get_float(c, g, "rate_per_source", 0, 1000000,
 	    &l->l_rate_per_source);
 	/* A bucket holds what one second brings, and at least one. */
@@ -1001,6 +1010,11 @@ config_globals(struct config_ctx *c, const config_setting_t *root)
 	    &cf->cf_shutdown_timeout);
 	if (config_get_int(c, root, "max_connections", 0, INT_MAX, &n))
 		cf->cf_max_connections = n;
+	if (config_get_int(c, root, "worker_processes", 0, WORKER_MAX, &n)) {
+		cf->cf_worker_processes = (int)n;
+		cf->cf_worker_processes_setting = config_setting_get_member(
+		    root, "worker_processes");
+	}
 }
 
 static void

@@ -46,6 +46,8 @@
 } while (0)
 
 enum { EXIT_OK = 0, EXIT_CONFIG = 1, EXIT_USAGE = 2 };
+/* The most worker processes (worker_processes) one configuration runs. */
+#define WORKER_MAX	64
 
 #ifndef SSD_VERSION
 #define SSD_VERSION "0.1.0"
@@ -144,17 +146,33 @@ void	stats_init(void);
 /* the counters of listener name (made on first use; never freed) */
 struct lstats *stats_get(const char *name);
 void	stats_add(_Atomic unsigned long *, unsigned long);
+/* One entry of a listener's access log (access_log = true). */
+struct access_rec {
+	const char	*a_listener, *a_peer;
+	double		 a_seconds;	/* from the accept */
+	unsigned long	 a_received, a_sent;	/* bytes, plaintext */
+	const char	*a_result;	/* ok, error, timeout, cut */
+};
+/* Writes it at info: "listener=... peer=... duration_usec=... received=...
+ * sent=... result=..." and more (note), and as journal fields. */
+void	stats_access(const struct access_rec *, const char *note);
 /* A client turned away: *counter counted, and logged at most once a
  * second per listener with the number turned away since the last log, so
- * that a flood cannot fill the disk.  Any thread. */
+ * that a flood cannot fill the disk; with access (access_log), as an
+ * access-log entry whose result is refused:REASON.  Any thread. */
 void	stats_refusal(struct lstats *, _Atomic unsigned long *counter,
-	    const char *peer, const char *why);
+	    const char *peer, const char *why, const struct access_rec *access);
 /* a request ended after seconds: histogram, sum, in progress */
 void	stats_request_end(struct lstats *, double seconds);
 void	stats_reloaded(void);
 /* Renders every counter: a plain summary, or the Prometheus text
  * format.  b is reused; its text is freed by the caller. */
 void	stats_render(struct stats_buf *, bool prometheus);
+/* Appends printf output to b (growing it). */
+void	stats_cat(struct stats_buf *b, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+/* worker.c: the worker processes' figures (nothing without them). */
+void	worker_render(struct stats_buf *, bool prometheus);
 void	stats_cleanup(void);
 
 /* source.c: per-source state of a listening socket, by client prefix:
@@ -313,6 +331,7 @@ struct listener {
 	size_t			 l_nproxy_from;
 	long			 l_workers;
 	bool			 l_proxy_protocol;
+	bool			 l_access_log;
 	struct tls_settings	*l_tls;		/* NULL: plaintext */
 	struct sockaddr_storage	 l_addr;	/* resolved */
 	socklen_t		 l_addrlen;
@@ -334,6 +353,8 @@ struct config {
 	enum log_target		 cf_log_target;
 	double			 cf_shutdown_timeout;
 	long			 cf_max_connections;
+	int			 cf_worker_processes;	/* 0: none */
+	const config_setting_t	*cf_worker_processes_setting;	/* or NULL */
 	struct listener_list	 cf_listeners;
 	size_t			 cf_nlisteners;
 };
@@ -360,6 +381,11 @@ struct hinst {
  * everything already initialised has been finalised again.  Any thread.
  */
 int	handler_prepare(const struct config *, struct hinst *, struct diag *);
+/* Checks the handler of every listener of cf (loaded, options given to
+ * init, fini) in a child process per listener, so that no handler code
+ * runs in the caller (the supervisor of worker processes).  0, or -1 with
+ * the problems in d. */
+int	handler_check(const struct config *, struct diag *);
 /* calls fini for every initialised instance and releases plugins */
 void	handler_release(const struct config *, struct hinst *);
 

@@ -34,6 +34,11 @@
  *                      new settings are applied to it (lsock_adjust);
  *                      its own mutex, since any accepting loop or
  *                      request thread takes and any thread gives back.
+ *                      With worker_processes, the supervisor's gens
+ *                      have no handler instance (g_prepared false:
+ *                      each worker prepares its copy after the fork),
+ *                      and hold +1 per worker process running them, until
+ *                      that process is reaped (worker.c).
  *   struct ssd_request holds a reference on its gen (and so on its
  *                      lrun) and on its lsock until server_request_done's
  *                      work on the main thread.
@@ -48,31 +53,22 @@
 
 #include "server.h"
 
-struct gen *
-gen_new(struct config *cf, struct diag *d)
+/* g's runtime before its handlers: one lrun per listener, no instance. */
+static struct gen *
+gen_alloc(struct config *cf)
 {
 	struct gen		*g = xcalloc(1, sizeof(*g));
-	struct hinst		*hi;
 	const struct listener	*l;
 
 	g->g_cfg = cf;
 	g->g_nruns = cf->cf_nlisteners;
 	g->g_runs = xcalloc(g->g_nruns, sizeof(*g->g_runs));
 	atomic_init(&g->g_refs, 1);
-	hi = xcalloc(g->g_nruns, sizeof(*hi));
-	if (handler_prepare(cf, hi, d) == -1) {
-		free(hi);
-		free(g->g_runs);
-		free(g);
-		config_free(cf);
-		return NULL;
-	}
 	TAILQ_FOREACH(l, &cf->cf_listeners, l_entry) {
 		struct lrun *r = &g->g_runs[l->l_index];
 
 		r->r_gen = g;
 		r->r_listener = l;
-		r->r_hi = hi[l->l_index];
 		atomic_init(&r->r_closing, false);
 		atomic_init(&r->r_epoch, 0);
 		switch (l->l_model) {
@@ -91,9 +87,47 @@ gen_new(struct config *cf, struct diag *d)
 			break;
 		}
 	}
+	return g;
+}
+
+int
+gen_prepare(struct gen *g, struct diag *d)
+{
+	struct hinst *hi = xcalloc(g->g_nruns, sizeof(*hi));
+
+	if (handler_prepare(g->g_cfg, hi, d) == -1) {
+		free(hi);
+		return -1;
+	}
+	for (size_t i = 0; i < g->g_nruns; i++)
+		g->g_runs[i].r_hi = hi[i];
 	free(hi);
 	g->g_prepared = true;
+	return 0;
+}
+
+struct gen *
+gen_new(struct config *cf, struct diag *d)
+{
+	struct gen *g = gen_alloc(cf);
+
+	if (gen_prepare(g, d) == -1) {
+		free(g->g_runs);
+		free(g);
+		config_free(cf);
+		return NULL;
+	}
 	return g;
+}
+
+struct gen *
+gen_new_checked(struct config *cf, struct diag *d)
+{
+	if (handler_check(cf, d) == -1) {
+		config_free(cf);
+		return NULL;
+	}
+	return gen_alloc(cf);
 }
 
 void

@@ -43,7 +43,8 @@ ssd_option_error(const config_setting_t *s, const char *fmt, ...)
 
 /* Child: load, init and fini l's plugin; report to fd; exit. */
 static void __attribute__((noreturn))
-handler_probe_child(const struct listener *l, const struct diag *pd, int fd)
+handler_probe_child(const struct listener *l, const struct diag *pd, int fd,
+    bool whole)
 {
 	const struct ssd_handler	*h;
 	const config_setting_t		*where = l->l_handler_setting != NULL ?
@@ -75,6 +76,9 @@ handler_probe_child(const struct listener *l, const struct diag *pd, int fd)
 	    err, sizeof(err));
 	if (h == NULL)
 		diag_setting(&d, where, "%s", err);
+	else if (h->init == NULL && whole && l->l_options != NULL)
+		diag_setting(&d, l->l_options, "handler \"%s\" takes no "
+		    "options", h->name);
 	else if (h->init != NULL) {
 		handler_where = where;
 		handler_diag = &d;
@@ -104,7 +108,7 @@ handler_probe_child(const struct listener *l, const struct diag *pd, int fd)
  * probe passed, -1 with the problems added to d.
  */
 static int
-handler_probe(const struct listener *l, struct diag *d)
+handler_probe(const struct listener *l, struct diag *d, bool whole)
 {
 	const config_setting_t	*where = l->l_handler_setting != NULL ?
 	    l->l_handler_setting : l->l_setting;
@@ -129,7 +133,7 @@ handler_probe(const struct listener *l, struct diag *d)
 	}
 	if (pid == 0) {
 		close(p[0]);
-		handler_probe_child(l, d, p[1]);
+		handler_probe_child(l, d, p[1], whole);
 	}
 	close(p[1]);
 	while (len < sizeof(buf) - 1 &&
@@ -176,7 +180,7 @@ handler_prepare(const struct config *cf, struct hinst *insts, struct diag *d)
 
 		memset(hi, 0, sizeof(*hi));
 		if (!loader_is_builtin(l->l_handler_spec) &&
-		    handler_probe(l, d) == -1)
+		    handler_probe(l, d, false) == -1)
 			continue;
 		hi->i_handler = loader_open(l->l_handler_spec,
 		    cf->cf_handler_dir, &hi->i_dl, err, sizeof(err));
@@ -210,6 +214,17 @@ handler_prepare(const struct config *cf, struct hinst *insts, struct diag *d)
 		return 0;
 	handler_release(cf, insts);
 	return -1;
+}
+
+int
+handler_check(const struct config *cf, struct diag *d)
+{
+	const struct listener	*l;
+	size_t			 before = d->d_count;
+
+	TAILQ_FOREACH(l, &cf->cf_listeners, l_entry)
+		handler_probe(l, d, true);
+	return d->d_count == before ? 0 : -1;
 }
 
 void

@@ -428,6 +428,7 @@ lsock_unref(struct lsock *k)
 	lsock_unlink(k);
 	if (k->k_fd != -1)
 		close(k->k_fd);
+	worker_lsock_gone(k);
 	source_table_free(k->k_sources);
 	free(k);
 }
@@ -529,6 +530,17 @@ lsock_adjust(struct lsock *k, const struct listener *l)
 	lsock_source_configure(k, l);
 }
 
+/* Counts and reports a refusal (as an access-log entry with access_log);
+ * at accept, no time has passed and no byte was read. */
+static void
+listener_refusal(const struct listener *l, struct lstats *stats,
+    _Atomic unsigned long *counter, const char *peer, const char *why)
+{
+	struct access_rec a = { l->l_name, peer, 0, 0, 0, NULL };
+
+	stats_refusal(stats, counter, peer, why, l->l_access_log ? &a : NULL);
+}
+
 /* A client turned away before it became a request. */
 static void
 listener_refused(struct lwatch *w, const struct sockaddr *sa, socklen_t len,
@@ -537,7 +549,8 @@ listener_refused(struct lwatch *w, const struct sockaddr *sa, socklen_t len,
 	char peer[ADDR_STRLEN];
 
 	addr_format(sa, len, peer, sizeof(peer));
-	stats_refusal(w->w_run->r_stats, counter, peer, why);
+	listener_refusal(w->w_run->r_listener, w->w_run->r_stats, counter,
+	    peer, why);
 }
 
 /* Refused by allow/deny. */
@@ -597,7 +610,7 @@ listener_source_admit(const struct listener *l, struct lsock *k,
 	}
 	memset(key_r, 0, sizeof(*key_r));
 	addr_format(sa, len, peer, sizeof(peer));
-	stats_refusal(stats, counter, peer, why);
+	listener_refusal(l, stats, counter, peer, why);
 	return false;
 }
 

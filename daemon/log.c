@@ -333,11 +333,11 @@ fail:
 /* Encodes and sends one message: 0, or -1 with errno. */
 static int
 log_journal_entry(int level, const char *listener, const char *peer,
-    const char *msg)
+    const struct log_field *xf, size_t nx, const char *msg)
 {
 	char			 stackbuf[4096], *buf = stackbuf;
 	char			 prio[2] = { (char)('0' + level), '\0' };
-	struct log_field	 f[6] = {
+	struct log_field	 f[6 + LOG_FIELDS_MAX] = {
 		{ "MESSAGE", msg },
 		{ "PRIORITY", prio },
 		{ "SYSLOG_FACILITY", "3" },	/* daemon, as for syslog */
@@ -350,6 +350,8 @@ log_journal_entry(int level, const char *listener, const char *peer,
 		f[nf++] = (struct log_field){ "SSD_LISTENER", listener };
 	if (peer != NULL)
 		f[nf++] = (struct log_field){ "SSD_PEER", peer };
+	for (size_t i = 0; i < nx && i < LOG_FIELDS_MAX; i++)
+		f[nf++] = xf[i];
 	len = log_journal_encode(buf, sizeof(stackbuf), f, nf);
 	if (len > sizeof(stackbuf)) {
 		if ((buf = malloc(len)) == NULL)
@@ -418,12 +420,12 @@ log_journal_unreachable(int err)
  * to the fallback. */
 static bool
 log_journal_write(int level, const char *listener, const char *peer,
-    const char *msg)
+    const struct log_field *xf, size_t nx, const char *msg)
 {
 	unsigned long	 n;
 	char		 note[128];
 
-	if (log_journal_entry(level, listener, peer, msg) == -1) {
+	if (log_journal_entry(level, listener, peer, xf, nx, msg) == -1) {
 		if (errno == EAGAIN) {
 			atomic_fetch_add(&log_jdropped, 1);
 			atomic_fetch_add(&log_junreported, 1);
@@ -434,7 +436,7 @@ log_journal_write(int level, const char *listener, const char *peer,
 	}
 	if (atomic_load(&log_jdown) && atomic_exchange(&log_jdown, false) &&
 	    LOG_NOTICE <= log_level)
-		log_journal_entry(LOG_NOTICE, NULL, NULL, "log_target journal: "
+		log_journal_entry(LOG_NOTICE, NULL, NULL, NULL, 0, "log_target journal: "
 		    "the journal is back (messages in between went to the "
 		    "fallback)");
 	if (atomic_load(&log_junreported) == 0 ||
@@ -444,17 +446,19 @@ log_journal_write(int level, const char *listener, const char *peer,
 	snprintf(note, sizeof(note), "log_target journal: %lu message%s "
 	    "dropped: the journal's socket was full", n, n == 1 ? "" : "s");
 	if (LOG_WARNING <= log_level &&
-	    log_journal_entry(LOG_WARNING, NULL, NULL, note) == -1)
+	    log_journal_entry(LOG_WARNING, NULL, NULL, NULL, 0, note) == -1)
 		atomic_fetch_add(&log_junreported, n);	/* next time */
 	return true;
 }
 
 static void	log_deliver(int, bool, const char *, const char *,
-		    const char *, va_list) __attribute__((format(printf, 5, 0)));
+		    const struct log_field *, size_t, const char *, va_list)
+		    __attribute__((format(printf, 7, 0)));
 
 static void
 log_deliver(int level, bool with_errno, const char *listener,
-    const char *peer, const char *fmt, va_list ap)
+    const char *peer, const struct log_field *xf, size_t nx, const char *fmt,
+    va_list ap)
 {
 	char		 msg[2048];
 	int		 saved = errno, n = 0;
@@ -482,7 +486,7 @@ log_deliver(int level, bool with_errno, const char *listener,
 	}
 	target = log_target;
 	if (target == LOG_TARGET_JOURNAL) {
-		if (log_journal_write(level, listener, peer, msg)) {
+		if (log_journal_write(level, listener, peer, xf, nx, msg)) {
 			errno = saved;
 			return;
 		}
@@ -495,14 +499,25 @@ log_deliver(int level, bool with_errno, const char *listener,
 void
 log_vlog(int level, bool with_errno, const char *fmt, va_list ap)
 {
-	log_deliver(level, with_errno, NULL, NULL, fmt, ap);
+	log_deliver(level, with_errno, NULL, NULL, NULL, 0, fmt, ap);
 }
 
 void
 log_vlog_about(int level, const char *listener, const char *peer,
     const char *fmt, va_list ap)
 {
-	log_deliver(level, false, listener, peer, fmt, ap);
+	log_deliver(level, false, listener, peer, NULL, 0, fmt, ap);
+}
+
+void
+log_fields(int level, const struct log_field *f, size_t nf,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_deliver(level, false, NULL, NULL, f, nf, fmt, ap);
+	va_end(ap);
 }
 
 void
@@ -512,7 +527,7 @@ log_about(int level, const char *listener, const char *peer,
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_deliver(level, false, listener, peer, fmt, ap);
+	log_deliver(level, false, listener, peer, NULL, 0, fmt, ap);
 	va_end(ap);
 }
 

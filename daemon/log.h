@@ -81,6 +81,13 @@ struct log_field {
 	const char	*lf_value;
 };
 
+/* A message whose text is fmt alone, with up to LOG_FIELDS_MAX more
+ * journal fields (the access log).  The strings are only read during
+ * the call. */
+#define LOG_FIELDS_MAX	8
+void	log_fields(int level, const struct log_field *, size_t,
+	    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
 /* Encodes fields as one entry of the journal's native protocol into buf
  * (at most size bytes): "NAME=value\n", or, for a value holding a newline,
  * "NAME\n", its length as 64-bit little endian, the value and "\n".

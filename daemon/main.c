@@ -113,8 +113,11 @@ main(int argc, char *argv[])
 		diag_fini(&d);
 		return EXIT_OK;
 	}
+	/* With worker processes, handler code runs in the workers only:
+	 * here it is checked in a child (-t initialises as always). */
 	if (config_load(path, &cf, &d) == 0)
-		g = gen_new(cf, &d);	/* takes cf */
+		g = cf->cf_worker_processes > 0 && !test ?
+		    gen_new_checked(cf, &d) : gen_new(cf, &d); /* takes cf */
 	if (d.d_count > 0) {
 		if (test)
 			diag_print(&d, stderr);
@@ -154,7 +157,14 @@ main(int argc, char *argv[])
 
 	status = EXIT_CONFIG;
 	stats_init();
-	if (server_init(level_cli) == -1) {
+	if (cf->cf_worker_processes > 0) {
+		if (worker_shm_init() == -1) {
+			log_error("worker_processes: shared memory");
+			gen_unref(g);
+			goto done;
+		}
+		server_init_state(level_cli);
+	} else if (server_init(level_cli) == -1) {
 		gen_unref(g);
 		goto done;
 	}
@@ -171,7 +181,7 @@ main(int argc, char *argv[])
 		log_errorx("%s: %s", path, err);
 		goto abort;
 	}
-	if (server_start() == -1)
+	if (cf->cf_worker_processes == 0 && server_start() == -1)
 		goto abort;
 	if (daemonize && target == LOG_TARGET_STDERR) {
 		log_noticex("detached: logging to syslog from now on");
@@ -182,7 +192,10 @@ main(int argc, char *argv[])
 	if (daemonize)
 		log_set_fallback(LOG_TARGET_SYSLOG);
 	priv_daemonize_done(dfd);
-	status = server_run();
+	if (cf->cf_worker_processes > 0)
+		status = worker_supervise(level_cli);
+	else
+		status = server_run();
 	goto done;
 abort:
 	server_abort();

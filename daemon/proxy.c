@@ -400,7 +400,7 @@ proxy_take(struct ssd_request *rq, struct proxy_hdr *ph, char *err,
 			    strerror(errno));
 			return -1;
 		}
-		stats_add(&rq->rq_stats->s_bytes_in, take);
+		request_count_in(rq, take);
 		have += take;
 		if (end > 0)
 			return 0;

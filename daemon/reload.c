@@ -123,8 +123,7 @@ reload_restore(struct gen *old, struct lsock *k)
 			listener_stop(&old->g_runs[j]);
 }
 
-/* Gives every listener of g its socket; 0 or -1 (logged). */
-static int
+int
 reload_bind(struct gen *old, struct gen *g)
 {
 	struct lsock	**held = xcalloc(g->g_nruns, sizeof(*held));

@@ -7,12 +7,16 @@
  * timeout.  Nothing here decides which thread runs a request.
  */
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
+/* linux/tcp.h, not netinet/tcp.h: its struct tcp_info has the byte
+ * counts (tcpi_bytes_received, tcpi_bytes_acked). */
+#include <linux/tcp.h>
+#include <linux/sockios.h>
 #include <arpa/inet.h>
 #include <signal.h>
 
@@ -158,12 +162,43 @@ request_dgram_reply(struct ssd_request *rq)
 		    rq->rq_outlen, strerror(errno));
 }
 
+void
+request_count_in(struct ssd_request *rq, unsigned long n)
+{
+	rq->rq_bytes_in += n;
+	stats_add(&rq->rq_stats->s_bytes_in, n);
+}
+
+void
+request_count_out(struct ssd_request *rq, unsigned long n)
+{
+	rq->rq_bytes_out += n;
+	stats_add(&rq->rq_stats->s_bytes_out, n);
+}
+
+/* What the access log says of rq so far (result: ok, error...). */
+static void
+request_access_rec(const struct ssd_request *rq, struct access_rec *a,
+    const char *result)
+{
+	a->a_listener = rq->rq_listener->l_name;
+	a->a_peer = rq->rq_peerstr;
+	a->a_seconds = ev_time() - rq->rq_started;
+	a->a_received = rq->rq_bytes_in;
+	a->a_sent = rq->rq_bytes_out;
+	a->a_result = result;
+}
+
 /* Turned away after the PROXY header: counted, logged once a second. */
 static void
 request_refuse(struct ssd_request *rq, _Atomic unsigned long *counter,
     const char *why)
 {
-	stats_refusal(rq->rq_stats, counter, rq->rq_peerstr, why);
+	struct access_rec a;
+
+	request_access_rec(rq, &a, NULL);
+	stats_refusal(rq->rq_stats, counter, rq->rq_peerstr, why,
+	    rq->rq_listener->l_access_log ? &a : NULL);
 }
 
 /* proxy_protocol: the header, then allow/deny, max_per_source and
@@ -195,6 +230,8 @@ void
 request_run(struct ssd_request *rq)
 {
 	const struct ssd_handler	*h = rq->rq_run->r_hi.i_handler;
+	const char			*result;
+	struct access_rec		 a;
 	int				 rc;
 
 	if (rq->rq_listener->l_proxy_protocol && !request_proxied(rq))
@@ -210,7 +247,8 @@ request_run(struct ssd_request *rq)
 	}
 	if (h->setup != NULL && (rc = h->setup(rq)) != 0) {
 		ssd_log(rq, LOG_INFO, "refused by setup (%d)", rc);
-		return;
+		result = "refused:setup";
+		goto done;
 	}
 	rc = h->handle(rq);
 	if (h->finish != NULL)
@@ -218,23 +256,32 @@ request_run(struct ssd_request *rq)
 	tls_shutdown(rq);
 	if (rq->rq_type == SOCK_DGRAM)
 		request_dgram_reply(rq);
-	if (atomic_load(&rq->rq_cut))
+	result = "ok";
+	if (atomic_load(&rq->rq_cut)) {
 		ssd_log(rq, LOG_NOTICE, "cut: shutdown_timeout passed");
-	else if (rq->rq_timedout) {
+		result = "cut";
+	} else if (rq->rq_timedout) {
 		stats_add(&rq->rq_stats->s_timeouts, 1);
 		ssd_log(rq, LOG_INFO, "timed out after %gs without I/O",
 		    rq->rq_timeout);
-	}
-	else if (rc < 0 && rq->rq_peer_gone)
+		result = "timeout";
+	} else if (rc < 0 && rq->rq_peer_gone) {
 		ssd_log(rq, LOG_DEBUG, "the client went away (reset)");
-	else if (rc < 0) {
+		result = "error";
+	} else if (rc < 0) {
 		stats_add(&rq->rq_stats->s_errors, 1);
-		/* A handler that said why at error is not logged twice. */
+		/* A handler that said why (at notice or more urgent) is not
+		 * logged twice. */
 		ssd_log(rq, rq->rq_error_logged ? LOG_DEBUG : LOG_ERR,
 		    "handler %s failed (%d)", h->name, rc);
-	}
-	else
+		result = "error";
+	} else
 		ssd_log(rq, LOG_DEBUG, "done");
+done:
+	if (rq->rq_listener->l_access_log) {
+		request_access_rec(rq, &a, result);
+		stats_access(&a, NULL);
+	}
 }
 
 /* t seconds (> 0) as a timeval, never zero (which means "no timeout"). */
@@ -369,8 +416,7 @@ request_read_raw(struct ssd_request *rq, void *buf, size_t len)
 		n = read(rq->rq_fd, buf, len);
 		if (n >= 0) {
 			rq->rq_drained = n > 0 && (size_t)n < len;
-			stats_add(&rq->rq_stats->s_bytes_in,
-			    (unsigned long)n);
+			request_count_in(rq, (unsigned long)n);
 			return n;
 		}
 		if (errno == EINTR)
@@ -401,7 +447,7 @@ ssd_read(struct ssd_request *rq, void *buf, size_t len)
 		memcpy(buf, rq->rq_buf + rq->rq_off, n);
 		rq->rq_off += n;
 		if (rq->rq_type == SOCK_DGRAM)
-			stats_add(&rq->rq_stats->s_bytes_in, n);
+			request_count_in(rq, n);
 		return (ssize_t)n;
 	}
 	if (rq->rq_type == SOCK_DGRAM)
@@ -448,7 +494,7 @@ ssd_readline(struct ssd_request *rq, char *buf, size_t size)
 		rq->rq_off += take;
 		got += take;
 		if (rq->rq_type == SOCK_DGRAM)
-			stats_add(&rq->rq_stats->s_bytes_in, take);
+			request_count_in(rq, take);
 		if (nl != NULL)
 			break;
 	}
@@ -508,7 +554,7 @@ ssd_write(struct ssd_request *rq, const void *buf, size_t len)
 		if (len > 0)
 			memcpy(rq->rq_out + rq->rq_outlen, buf, len);
 		rq->rq_outlen += len;
-		stats_add(&rq->rq_stats->s_bytes_out, len);
+		request_count_out(rq, len);
 		return 0;
 	}
 	if (len == 0)
@@ -522,8 +568,7 @@ ssd_write(struct ssd_request *rq, const void *buf, size_t len)
 		}
 		n = send(rq->rq_fd, p, len, MSG_NOSIGNAL);
 		if (n >= 0) {
-			stats_add(&rq->rq_stats->s_bytes_out,
-			    (unsigned long)n);
+			request_count_out(rq, (unsigned long)n);
 			p += n;
 			if ((len -= (size_t)n) == 0) {
 				rc = 0;
@@ -810,8 +855,67 @@ request_poll_child(struct ssd_request *rq, int efd, pid_t pid, int *status,
 	}
 }
 
+static int	request_waitpid(struct ssd_request *, pid_t, int *);
+
+/* The bytes the processes holding a TCP connection have read from it
+ * and written to it so far, as the kernel counts them; false when it
+ * cannot tell (not TCP). */
+static bool
+request_tcp_bytes(const struct ssd_request *rq, unsigned long long *in,
+    unsigned long long *out)
+{
+	struct tcp_info	 ti;
+	socklen_t	 len = sizeof(ti);
+	int		 inq = 0, outq = 0;
+
+	memset(&ti, 0, sizeof(ti));
+	if (rq->rq_type != SOCK_STREAM ||
+	    (rq->rq_peer.ss_family != AF_INET &&
+	    rq->rq_peer.ss_family != AF_INET6) ||
+	    getsockopt(rq->rq_fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == -1 ||
+	    len < offsetof(struct tcp_info, tcpi_bytes_received) +
+	    sizeof(ti.tcpi_bytes_received) ||
+	    ioctl(rq->rq_fd, SIOCINQ, &inq) == -1 ||
+	    ioctl(rq->rq_fd, SIOCOUTQ, &outq) == -1)
+		return false;
+	/* Received, less what waits unread; written: acknowledged, plus
+	 * what is still in flight or queued. */
+	*in = ti.tcpi_bytes_received - (unsigned long long)inq;
+	*out = ti.tcpi_bytes_acked + (unsigned long long)outq;
+	/* A FIN takes a sequence number, which these include: the
+	 * client's once received (CLOSE_WAIT 8, LAST_ACK 9, CLOSING 11,
+	 * TIME_WAIT 6); ours once sent (FIN_WAIT1 4, FIN_WAIT2 5, CLOSING,
+	 * LAST_ACK, TIME_WAIT). */
+	if (*in > 0 && (ti.tcpi_state == 8 || ti.tcpi_state == 9 ||
+	    ti.tcpi_state == 11 || ti.tcpi_state == 6))
+		(*in)--;
+	if (*out > 0 && (ti.tcpi_state == 4 || ti.tcpi_state == 5 ||
+	    ti.tcpi_state == 11 || ti.tcpi_state == 9 || ti.tcpi_state == 6))
+		(*out)--;
+	return true;
+}
+
 int
 ssd_waitpid(struct ssd_request *rq, pid_t pid, int *status)
+{
+	unsigned long long in0 = 0, out0 = 0, in1, out1;
+	bool		 counted = request_tcp_bytes(rq, &in0, &out0);
+	int		 rc = request_waitpid(rq, pid, status);
+
+	/* The program had the connection: what it carried meanwhile is
+	 * the request's (the access log, the byte counters). */
+	if (counted && request_tcp_bytes(rq, &in1, &out1)) {
+		if (in1 > in0)
+			request_count_in(rq, (unsigned long)(in1 - in0));
+		if (out1 > out0)
+			request_count_out(rq, (unsigned long)(out1 - out0));
+	}
+	return rc;
+}
+
+/* ssd_waitpid, less the byte count. */
+static int
+request_waitpid(struct ssd_request *rq, pid_t pid, int *status)
 {
 	double	 saved = rq->rq_timeout, idle, pause = REQUEST_REAP_POLL_MIN;
 	int	 pfd, efd = -1, rc = -1, sig = 0, err;
@@ -900,7 +1004,7 @@ request_read_try(struct ssd_request *rq, void *buf, size_t len, short *want)
 	    errno == EINTR)
 		continue;
 	if (n > 0)
-		stats_add(&rq->rq_stats->s_bytes_in, (unsigned long)n);
+		request_count_in(rq, (unsigned long)n);
 	*want = POLLIN;
 	return n;
 }
@@ -917,7 +1021,7 @@ request_write_try(struct ssd_request *rq, const void *buf, size_t len,
 	    -1 && errno == EINTR)
 		continue;
 	if (n > 0)
-		stats_add(&rq->rq_stats->s_bytes_out, (unsigned long)n);
+		request_count_out(rq, (unsigned long)n);
 	*want = POLLOUT;
 	return n;
 }
@@ -945,6 +1049,39 @@ request_relay_watch(int ep, int fd, uint32_t want, uint32_t *cur)
 	else
 		epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev);
 	*cur = want;
+}
+
+/*
+ * write(2) to the program's stdin, a pipe, without SIGPIPE: the process
+ * running the relay may have SIGPIPE's default action (a fork model
+ * child, a plugin's own process), and a program that closed its stdin
+ * early must not end it.  SIGPIPE is blocked for this thread around the
+ * write, and the one the write raised (EPIPE) taken back unless one was
+ * pending already.
+ */
+static ssize_t
+request_write_pipe(int fd, const void *buf, size_t len)
+{
+	static const struct timespec	 zero = { 0, 0 };
+	sigset_t			 pipe_set, old, pending;
+	ssize_t				 n;
+	int				 err;
+	bool				 was_pending;
+
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+	sigpending(&pending);
+	was_pending = sigismember(&pending, SIGPIPE);
+	n = write(fd, buf, len);
+	err = errno;
+	if (n == -1 && err == EPIPE && !was_pending)
+		while (sigtimedwait(&pipe_set, NULL, &zero) == -1 &&
+		    errno == EINTR)
+			continue;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	errno = err;
+	return n;
 }
 
 static void
@@ -1022,7 +1159,8 @@ ssd_relay(struct ssd_request *rq, int to_prog, int from_prog, pid_t pid,
 			}
 			/* cbuf -> the program's stdin */
 			if (clen > 0 && to_prog != -1 && !exited) {
-				n = write(to_prog, cbuf + coff, clen);
+				n = request_write_pipe(to_prog, cbuf + coff,
+				    clen);
 				if (n > 0) {
 					coff += (size_t)n;
 					clen -= (size_t)n;
@@ -1216,7 +1354,9 @@ ssd_log(const struct ssd_request *rq, int level, const char *fmt, ...)
 {
 	va_list	 ap;
 
-	if (level <= LOG_ERR)	/* only ever the request's own thread */
+	/* Said why: request_run need not say it failed.  Only ever the
+	 * request's own thread. */
+	if (level <= LOG_NOTICE)
 		((struct ssd_request *)(uintptr_t)rq)->rq_error_logged = true;
 	if (!log_is_enabled(level))
 		return;

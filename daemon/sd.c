@@ -47,6 +47,14 @@ sd_init(void)
 	unsetenv("WATCHDOG_PID");
 }
 
+void
+sd_forget(void)
+{
+	free(sd_notify_path);
+	sd_notify_path = NULL;
+	sd_watchdog = 0;
+}
+
 double
 sd_watchdog_period(void)
 {

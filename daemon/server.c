@@ -45,6 +45,9 @@ server_can_accept(const struct lrun *r)
 
 	if (atomic_load(&server.s_stopping) || atomic_load(&r->r_closing))
 		return false;
+	if (server.s_worker != 0)
+		return !worker_is_capped(r->r_sock, lmax, gmax) &&
+		    r->r_ops->can_accept(r);
 	if (lmax > 0 && atomic_load(&r->r_sock->k_active) >= lmax)
 		return false;
 	if (gmax > 0 && atomic_load(&server.s_nactive) >= gmax)
@@ -68,12 +71,24 @@ server_take(atomic_uint *n, long max)
 bool
 server_reserve(struct lrun *r)
 {
-	if (!server_take(&r->r_sock->k_active,
-	    r->r_listener->l_max_connections))
+	long lmax = r->r_listener->l_max_connections;
+	long gmax = r->r_gen->g_cfg->cf_max_connections;
+
+	/* A worker process: the caps hold across all workers. */
+	if (server.s_worker != 0) {
+		if (!worker_take(r->r_sock, lmax, gmax))
+			return false;
+		lmax = gmax = 0;
+	}
+	if (!server_take(&r->r_sock->k_active, lmax)) {
+		if (server.s_worker != 0)
+			worker_give(r->r_sock);
 		return false;
-	if (!server_take(&server.s_nactive,
-	    r->r_gen->g_cfg->cf_max_connections)) {
+	}
+	if (!server_take(&server.s_nactive, gmax)) {
 		atomic_fetch_sub(&r->r_sock->k_active, 1);
+		if (server.s_worker != 0)
+			worker_give(r->r_sock);
 		return false;
 	}
 	gen_ref(r->r_gen);
@@ -91,6 +106,8 @@ server_reserve(struct lrun *r)
 void
 server_unreserve(struct lrun *r)
 {
+	if (server.s_worker != 0)
+		worker_give(r->r_sock);
 	atomic_fetch_sub(&r->r_sock->k_active, 1);
 	/* The stop may be waiting for this very slot. */
 	if (atomic_fetch_sub(&server.s_nactive, 1) == 1 &&
@@ -119,6 +136,8 @@ server_request_begin(struct ssd_request *rq, struct lwatch *w)
 void
 server_check_done(void)
 {
+	if (server.s_loop == NULL)	/* the supervisor: no loop */
+		return;
 	if (atomic_load(&server.s_stopping) &&
 	    atomic_load(&server.s_nactive) == 0 &&
 	    TAILQ_EMPTY(&server.s_gens) && !server.s_reloading)
@@ -145,6 +164,8 @@ server_request_finish(struct ssd_request *rq)
 
 	stats_request_end(r->r_stats, ev_time() - rq->rq_started);
 	source_put(rq->rq_sock->k_sources, &rq->rq_source_key);
+	if (server.s_worker != 0)
+		worker_give(rq->rq_sock);
 	atomic_fetch_sub(&rq->rq_sock->k_active, 1);
 	atomic_fetch_sub(&server.s_nactive, 1);
 	lsock_unref(rq->rq_sock);
@@ -236,9 +257,7 @@ server_drain_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	ev_timer_start(loop, w);
 }
 
-/* Stops accepting on every listener of old; the sockets that no listener
- * of g (NULL: none) keeps stop listening. */
-static void
+void
 server_let_go(struct gen *old, const struct gen *g)
 {
 	for (size_t i = 0; i < old->g_nruns; i++) {
@@ -255,14 +274,17 @@ static void
 server_stop(struct ev_loop *loop, const char *why)
 {
 	struct gen	*g = server.s_gen;
-	double		 timeout = g->g_cfg->cf_shutdown_timeout;
+	double		 timeout;
 
+	/* A second SIGTERM (a worker told to drain, then to stop). */
 	if (server.s_stopping)
 		return;
+	timeout = g->g_cfg->cf_shutdown_timeout;
 	atomic_store(&server.s_stopping, true);
 	server_let_go(g, NULL);
 	sd_notifyf("STOPPING=1");
-	log_noticex("%s: stopping; %u requests in progress", why,
+	log_msg(server.s_worker != 0 ? LOG_INFO : LOG_NOTICE,
+	    "%s: stopping; %u requests in progress", why,
 	    atomic_load(&server.s_nactive));
 	server_status();
 	server.s_gen = NULL;
@@ -322,11 +344,9 @@ server_atfork_release(void)
 	pthread_mutex_unlock(&server.s_done_mtx);
 }
 
-int
-server_init(int cli_level)
+void
+server_init_state(int cli_level)
 {
-	static bool atfork_done;
-
 	memset(&server, 0, sizeof(server));
 	server.s_cli_level = cli_level;
 	TAILQ_INIT(&server.s_gens);
@@ -335,6 +355,14 @@ server_init(int cli_level)
 	TAILQ_INIT(&server.s_done);
 	TAILQ_INIT(&server.s_active);
 	pthread_mutex_init(&server.s_done_mtx, NULL);
+}
+
+int
+server_init(int cli_level)
+{
+	static bool atfork_done;
+
+	server_init_state(cli_level);
 	if (!atfork_done) {
 		pthread_atfork(server_atfork_prepare, server_atfork_release,
 		    server_atfork_release);
@@ -374,11 +402,17 @@ server_apply_logging(const struct config *cf)
 	    cf->cf_log_level, target);
 }
 
-/* Links g among the live generations and makes it current. */
-static void
+void
 server_link(struct gen *g)
 {
 	g->g_id = ++server.s_ngen;
+	TAILQ_INSERT_TAIL(&server.s_gens, g, g_entry);
+	server.s_gen = g;
+}
+
+void
+server_adopt(struct gen *g)
+{
 	TAILQ_INSERT_TAIL(&server.s_gens, g, g_entry);
 	server.s_gen = g;
 }
@@ -400,6 +434,9 @@ int
 server_open_run(struct lrun *r, struct lsock *kept, bool *in_use_r)
 {
 	const struct listener	*l = r->r_listener;
+	/* The supervisor of worker processes loads no handler. */
+	const char		*hname = r->r_hi.i_handler != NULL ?
+	    r->r_hi.i_handler->name : l->l_handler_spec;
 	char			 err[512];
 	bool			 in_use;
 
@@ -409,7 +446,7 @@ server_open_run(struct lrun *r, struct lsock *kept, bool *in_use_r)
 		r->r_sock = kept;
 		log_about(LOG_INFO, l->l_name, NULL, "keeps its socket %s (%s, %s, "
 		    "handler %s)", kept->k_local, l->l_type == SOCK_STREAM ?
-		    "stream" : "dgram", r->r_ops->name, r->r_hi.i_handler->name);
+		    "stream" : "dgram", r->r_ops->name, hname);
 		return 0;
 	}
 	if ((r->r_sock = lsock_open(l, &in_use, err, sizeof(err))) == NULL) {
@@ -424,7 +461,7 @@ server_open_run(struct lrun *r, struct lsock *kept, bool *in_use_r)
 	}
 	log_about(LOG_INFO, l->l_name, NULL, "listening on %s (%s, %s, handler "
 	    "%s%s%s%s)", r->r_sock->k_local, l->l_type == SOCK_STREAM ?
-	    "stream" : "dgram", r->r_ops->name, r->r_hi.i_handler->name,
+	    "stream" : "dgram", r->r_ops->name, hname,
 	    r->r_sock->k_inherited[0] != '\0' ? ", inherited socket \"" : "",
 	    r->r_sock->k_inherited, r->r_sock->k_inherited[0] != '\0' ?
 	    "\"" : "");
@@ -492,8 +529,13 @@ server_abort(void)
 int
 server_run(void)
 {
-	log_noticex("sockserverd %s started: %zu listeners", SSD_VERSION,
-	    server.s_gen->g_cfg->cf_nlisteners);
+	if (server.s_worker != 0)
+		log_infox("worker %d (pid %ld) serving %zu listeners",
+		    server.s_worker - 1, (long)getpid(),
+		    server.s_gen->g_cfg->cf_nlisteners);
+	else
+		log_noticex("sockserverd %s started: %zu listeners",
+		    SSD_VERSION, server.s_gen->g_cfg->cf_nlisteners);
 	sd_notifyf("READY=1\nMAINPID=%ld", (long)getpid());
 	server_status();
 	server_watchdog_start();
@@ -513,6 +555,7 @@ server_run(void)
 	pthread_mutex_unlock(&server.s_done_mtx);
 	ev_loop_destroy(server.s_loop);
 	server.s_loop = NULL;
-	log_noticex("stopped");
+	if (server.s_worker == 0)
+		log_noticex("stopped");
 	return EXIT_OK;
 }

@@ -115,6 +115,9 @@ struct lsock {
 	/* Per-source state (max_per_source, rate_per_source): kept with
 	 * the socket across reloads, judged by the current settings. */
 	struct source_table	*k_sources;
+	/* With worker_processes: the count of requests in progress that all
+	 * workers share (worker.c), or NULL. */
+	struct lshare		*k_share;
 };
 
 /* A listener's runtime in one generation (gen.c). */
@@ -130,6 +133,7 @@ struct lrun {
 	atomic_bool		 r_closing;	/* accepts no more */
 	atomic_uint		 r_epoch;	/* socket replaced under its fd */
 	bool			 r_started;
+	struct lshare		*r_share;	/* supervisor: its socket's */
 };
 
 /*
@@ -153,6 +157,13 @@ TAILQ_HEAD(gen_list, gen);
  * handler resolved and initialised; problems go to d.  Any thread.
  * Returns NULL (and frees cf) on failure.  One reference, the caller's. */
 struct gen *gen_new(struct config *cf, struct diag *d);
+/* A generation for cf (taken over) whose handlers were only checked, in
+ * a child process each (handler_check), never initialised here: what the
+ * supervisor of worker processes holds.  NULL (cf freed) on failure. */
+struct gen *gen_new_checked(struct config *cf, struct diag *d);
+/* Resolves and initialises g's handlers (a worker, after the fork); 0, or
+ * -1 with the problems in d (g unchanged). */
+int	gen_prepare(struct gen *, struct diag *d);
 /* One more reference on g; the caller must already hold one. */
 void	gen_ref(struct gen *);
 /* Drops a reference from any thread; the last one retires g (stops its
@@ -187,7 +198,9 @@ struct ssd_request {
 	/* What source_take counted for the client (sk_valid: given
 	 * back by server_request_finish). */
 	struct source_key	 rq_source_key;
-	bool			 rq_error_logged;	/* ssd_log at error */
+	bool			 rq_error_logged;	/* ssd_log at notice+ */
+	unsigned long		 rq_bytes_in, rq_bytes_out;	/* the request's */
+	const char		*rq_refused;	/* reason label, if refused */
 	struct tls_conn		*rq_tls;	/* TLS listener: tls.c */
 	struct request_env	*rq_env;	/* ssd_env's values */
 	/* stream: buffered input of ssd_readline; dgram: the datagram */
@@ -212,6 +225,10 @@ struct ssd_request {
 TAILQ_HEAD(request_list, ssd_request);
 
 /* request.c */
+/* Bytes the request read or wrote (plaintext): its own count and the
+ * listener's counters.  The request's thread only. */
+void	request_count_in(struct ssd_request *, unsigned long);
+void	request_count_out(struct ssd_request *, unsigned long);
 /* Takes ownership of fd (closed by request_free). */
 struct ssd_request *request_new_stream(struct lrun *, int fd,
 	    const struct sockaddr *, socklen_t);
@@ -395,11 +412,14 @@ struct server {
 	struct sd_fd		*s_inherited;	/* socket activation */
 	size_t			 s_ninherited;
 	ev_timer		 s_watchdog;
+	int			 s_worker;	/* worker slot + 1, or 0 */
 };
 extern struct server server;
 
 /* The loop and its signal watchers; 0 or -1 (logged). */
 int	server_init(int cli_level);
+/* The state without a loop (the supervisor of worker processes). */
+void	server_init_state(int cli_level);
 /* Binds every listener of g and makes it current; 0 or -1 (logged). */
 int	server_bind(struct gen *);
 /* Starts the models and the accept watchers; 0 or -1 (logged). */
@@ -431,6 +451,14 @@ int	server_start_listener(struct lrun *);
 /* Makes g (bound) the current generation; the old one stops accepting
  * and is retired with its last request. */
 void	server_swap(struct gen *g);
+/* Links g among the live generations, with a new id, and makes it the
+ * current one. */
+void	server_link(struct gen *g);
+/* A worker: g, as forked, is the current and only generation. */
+void	server_adopt(struct gen *g);
+/* Stops accepting on every listener of old; the sockets that no listener
+ * of g (NULL: none) keeps stop listening. */
+void	server_let_go(struct gen *old, const struct gen *g);
 /* The effective log level and target of cf (-l wins). */
 void	server_apply_logging(const struct config *cf);
 
@@ -441,5 +469,33 @@ void	server_apply_logging(const struct config *cf);
 void	reload_start(void);
 /* Called once the loop is set up. */
 void	reload_init(void);
+/* Gives every listener of g its socket: kept from old, or bound (see the
+ * top of reload.c); 0 or -1 (logged, old unchanged). */
+int	reload_bind(struct gen *old, struct gen *g);
+
+/* worker.c: worker_processes (the supervisor, and a worker's start) */
+struct lshare;
+/* Maps the memory the workers share; before the first fork.  0 or -1. */
+int	worker_shm_init(void);
+/* The supervisor's life: forks the workers of server.s_gen (bound), keeps
+ * them running, reloads, stops; returns the exit status.  Never returns in
+ * a worker (which exits when its loop ends). */
+int	worker_supervise(int level_cli);
+/* true in a worker process */
+bool	worker_is_worker(void);
+/* A worker takes a request slot of socket k within its listener's cap
+ * lmax and the daemon's gmax (0: none), shared by all workers; false at a
+ * cap.  worker_give gives it back. */
+bool	worker_take(struct lsock *k, long lmax, long gmax);
+void	worker_give(struct lsock *k);
+/* true if a shared cap is reached */
+bool	worker_is_capped(const struct lsock *k, long lmax, long gmax);
+/* The supervisor frees k: its share goes once no worker uses it. */
+void	worker_lsock_gone(struct lsock *k);
+
+/* sd.c (worker processes) */
+/* Forgets NOTIFY_SOCKET and the watchdog: only the supervisor talks to
+ * systemd (NotifyAccess=main). */
+void	sd_forget(void);
 
 #endif /* SERVER_H */

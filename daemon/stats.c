@@ -119,12 +119,57 @@ stats_add(atomic_ulong *counter, unsigned long n)
 	atomic_fetch_add_explicit(counter, n, memory_order_relaxed);
 }
 
+/* The reason label of sockserverd_refused_total that counter counts. */
+static const char *
+stats_reason(const struct lstats *s, const _Atomic unsigned long *counter)
+{
+	if (counter == &s->s_refused_acl)
+		return "acl";
+	if (counter == &s->s_refused_per_source)
+		return "per_source";
+	if (counter == &s->s_refused_size)
+		return "datagram_size";
+	if (counter == &s->s_refused_proxy)
+		return "proxy_header";
+	if (counter == &s->s_refused_tls)
+		return "tls_handshake";
+	if (counter == &s->s_refused_rate)
+		return "rate";
+	return "other";
+}
+
+void
+stats_access(const struct access_rec *a, const char *note)
+{
+	char			 usec[24], in[24], out[24];
+	struct log_field	 f[6];
+
+	if (!log_is_enabled(LOG_INFO))
+		return;
+	snprintf(usec, sizeof(usec), "%.0f", a->a_seconds > 0 ?
+	    a->a_seconds * 1e6 : 0.0);
+	snprintf(in, sizeof(in), "%lu", a->a_received);
+	snprintf(out, sizeof(out), "%lu", a->a_sent);
+	f[0] = (struct log_field){ "SSD_LISTENER", a->a_listener };
+	f[1] = (struct log_field){ "SSD_PEER", a->a_peer };
+	f[2] = (struct log_field){ "SSD_DURATION_USEC", usec };
+	f[3] = (struct log_field){ "SSD_RECEIVED", in };
+	f[4] = (struct log_field){ "SSD_SENT", out };
+	f[5] = (struct log_field){ "SSD_RESULT", a->a_result };
+	log_fields(LOG_INFO, f, 6, "listener=%s peer=%s duration_usec=%s "
+	    "received=%s sent=%s result=%s%s%s", a->a_listener, a->a_peer,
+	    usec, in, out, a->a_result, note != NULL ? " " : "",
+	    note != NULL ? note : "");
+}
+
 void
 stats_refusal(struct lstats *s, _Atomic unsigned long *counter,
-    const char *peer, const char *why)
+    const char *peer, const char *why, const struct access_rec *access)
 {
 	long		 now = (long)time(NULL), last;
 	unsigned long	 n;
+	struct access_rec a;
+	char		 result[40], note[320];
 
 	stats_add(counter, 1);
 	atomic_fetch_add_explicit(&s->s_refused_unlogged, 1,
@@ -134,8 +179,20 @@ stats_refusal(struct lstats *s, _Atomic unsigned long *counter,
 	    &s->s_refusal_logged, &last, now))
 		return;
 	n = atomic_exchange(&s->s_refused_unlogged, 0);
-	log_about(LOG_INFO, s->s_name, peer, "%s (%lu turned away since the "
-	    "last report)", why, n);
+	if (access == NULL) {
+		log_about(LOG_INFO, s->s_name, peer, "%s (%lu turned away "
+		    "since the last report)", why, n);
+		return;
+	}
+	/* The access log's entry for a refusal: as rare as the line
+	 * above, with the same count. */
+	a = *access;
+	snprintf(result, sizeof(result), "refused:%s",
+	    stats_reason(s, counter));
+	a.a_result = result;
+	snprintf(note, sizeof(note), "refused_since_last=%lu why=\"%s\"", n,
+	    why);
+	stats_access(&a, note);
 }
 
 void
@@ -182,8 +239,7 @@ stats_open_fds(void)
 	return self ? n - 1 : n;	/* the directory's own descriptor */
 }
 
-/* Appends printf output to a growing buffer. */
-static void __attribute__((format(printf, 2, 3)))
+void
 stats_cat(struct stats_buf *b, const char *fmt, ...)
 {
 	va_list	 ap;
@@ -259,6 +315,7 @@ stats_render(struct stats_buf *b, bool prometheus)
 			    stats_load(&s->s_errors), stats_load(&s->s_timeouts),
 			    stats_load(&s->s_bytes_in),
 			    stats_load(&s->s_bytes_out));
+		worker_render(b, false);
 		pthread_mutex_unlock(&stats_mtx);
 		return;
 	}
@@ -331,6 +388,7 @@ stats_render(struct stats_buf *b, bool prometheus)
 	    "journal dropped (its socket was full).\n# TYPE "
 	    "sockserverd_log_dropped_total counter\n"
 	    "sockserverd_log_dropped_total %lu\n", log_dropped());
+	worker_render(b, true);
 	pthread_mutex_unlock(&stats_mtx);
 }
 

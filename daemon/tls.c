@@ -53,6 +53,7 @@ struct tls_conn {
 	bool		 c_done;	/* handshake complete */
 	bool		 c_broken;	/* fatal error: no close_notify */
 	bool		 c_shut;	/* close_notify sent */
+	bool		 c_rdeof;	/* the client's end was read */
 	char		*c_s_dn, *c_i_dn;	/* cached for ssd_env */
 };
 
@@ -437,10 +438,17 @@ tls_failed(struct ssd_request *rq, struct tls_conn *c, int rc, int *want,
 		 * cannot tell truncation from EOF on plaintext either. */
 		if (ERR_GET_REASON(ERR_peek_error()) ==
 		    SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+			/* Nothing can be written after it either: a write
+			 * that fails now is the client gone, not an error. */
+			rq->rq_peer_gone = true;
 			*eof = true;
 			break;
 		}
-		ssd_log(rq, LOG_INFO, "TLS: %s", tls_reason("protocol error"));
+		/* The client broke the protocol (a bad record, an alert):
+		 * it went away, as after a reset; not the handler's failure,
+		 * and not worth more than a debug line per connection. */
+		ssd_log(rq, LOG_DEBUG, "TLS: %s", tls_reason("protocol error"));
+		rq->rq_peer_gone = true;
 		errno = EPROTO;
 		break;
 	}
@@ -456,13 +464,17 @@ tls_read_try(struct ssd_request *rq, void *buf, size_t len, short *want)
 	int		 rc, w;
 	bool		 eof;
 
+	/* EOF stays EOF, as read(2)'s: a ragged close broke the session,
+	 * but the next read says 0 again, not EPIPE. */
+	if (c->c_rdeof)
+		return 0;
 	if (c->c_broken) {
 		errno = EPIPE;
 		return -1;
 	}
 	ERR_clear_error();
 	if ((rc = SSL_read_ex(c->c_ssl, buf, len, &n)) == 1) {
-		stats_add(&rq->rq_stats->s_bytes_in, n);
+		request_count_in(rq, n);
 		return (ssize_t)n;
 	}
 	if (tls_failed(rq, c, rc, &w, &eof)) {
@@ -470,7 +482,11 @@ tls_read_try(struct ssd_request *rq, void *buf, size_t len, short *want)
 		errno = EAGAIN;
 		return -1;
 	}
-	return eof ? 0 : -1;
+	if (eof) {
+		c->c_rdeof = true;
+		return 0;
+	}
+	return -1;
 }
 
 ssize_t
@@ -488,7 +504,7 @@ tls_write_try(struct ssd_request *rq, const void *buf, size_t len,
 	}
 	ERR_clear_error();
 	if ((rc = SSL_write_ex(c->c_ssl, buf, len, &n)) == 1) {
-		stats_add(&rq->rq_stats->s_bytes_out, n);
+		request_count_out(rq, n);
 		return (ssize_t)n;
 	}
 	if (tls_failed(rq, c, rc, &w, &eof)) {

@@ -173,13 +173,24 @@ static const char *const exec_env_names[] = {
 };
 #define EXEC_NENV	(sizeof(exec_env_names) / sizeof(exec_env_names[0]))
 
-/* Ours to set: never passed on from the daemon's own environment. */
+/* Ours to set: never passed on from the daemon's own environment (the
+ * names above, and ucspi-tcp's TCP* as before); other SSL_* variables,
+ * such as OpenSSL's SSL_CERT_FILE and SSL_CERT_DIR, are the operator's
+ * and reach the program. */
 static int
 exec_env_is_ours(const char *entry)
 {
-	return strncmp(entry, "PROTO=", 6) == 0 ||
-	    strncmp(entry, "TCP", 3) == 0 || strncmp(entry, "SSL_", 4) == 0 ||
-	    strncmp(entry, "HTTPS=", 6) == 0;
+	size_t n;
+
+	if (strncmp(entry, "TCP", 3) == 0)
+		return 1;
+	for (size_t i = 0; i < EXEC_NENV; i++) {
+		n = strlen(exec_env_names[i]);
+		if (strncmp(entry, exec_env_names[i], n) == 0 &&
+		    entry[n] == '=')
+			return 1;
+	}
+	return 0;
 }
 
 /* Frees env and its entries from owned on. */
@@ -264,16 +275,19 @@ exec_child(const struct exec_conf *x, char **env, pid_t parent, int in,
 	_exit(127);
 }
 
-static void
+/* Logs how the program ended; 0 if it exited 0, else -1 (the request
+ * failed: an error in the access log and the counters). */
+static int
 exec_status(struct ssd_request *rq, const struct exec_conf *x, int st)
 {
-	if (WIFSIGNALED(st))
+	if (WIFSIGNALED(st)) {
 		ssd_log(rq, LOG_NOTICE, "%s killed by signal %d",
 		    x->program, WTERMSIG(st));
-	else
-		ssd_log(rq, WEXITSTATUS(st) == 0 ? LOG_INFO : LOG_NOTICE,
-		    "%s exited with status %d", x->program,
-		    WEXITSTATUS(st));
+		return -1;
+	}
+	ssd_log(rq, WEXITSTATUS(st) == 0 ? LOG_INFO : LOG_NOTICE,
+	    "%s exited with status %d", x->program, WEXITSTATUS(st));
+	return WEXITSTATUS(st) == 0 ? 0 : -1;
 }
 
 /* Under TLS the program gets pipes, and the daemon relays plaintext. */
@@ -311,8 +325,7 @@ exec_relayed(struct ssd_request *rq, const struct exec_conf *x, char **env,
 	}
 	if (ssd_relay(rq, in[1], out[0], pid, &st) == -1)
 		return -1;	/* ssd_relay said why */
-	exec_status(rq, x, st);
-	return 0;
+	return exec_status(rq, x, st);
 }
 
 static int
@@ -376,8 +389,7 @@ exec_handle(struct ssd_request *rq)
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &snd, sizeof(snd));
 	if (rc == -1)
 		return -1;	/* ssd_waitpid said why */
-	exec_status(rq, x, st);
-	return 0;
+	return exec_status(rq, x, st);
 }
 
 SSD_HANDLER(exec) = {

@@ -3,7 +3,8 @@
 # deps.sh - make sure what sockserverd needs to build and test is here.
 # Installs missing Debian/Ubuntu packages with apt-get (through sudo when
 # not root); elsewhere, or when that fails, names the exact packages.
-#   scripts/deps.sh build   compiler, pkg-config, libconfig, libev, OpenSSL
+#   scripts/deps.sh build   compiler, pkg-config, libconfig, libev, OpenSSL,
+#                           python3-dev (the python plugin)
 #   scripts/deps.sh check   the above, plus Check, python3 and socat
 #   scripts/deps.sh bench   build, plus the openssl command, socat, and
 #                           nginx with its stream module (the TLS
@@ -32,6 +33,9 @@ need pkg-config command -v pkg-config
 need libconfig-dev pkg-config --exists libconfig
 need libev-dev have_header ev.h
 need libssl-dev pkg-config --exists openssl
+# The python plugin (handlers/python): Debian's libpython3, as pkg-config
+# python3-embed names it.
+need python3-dev pkg-config --exists python3-embed
 if [ "$what" = check ]; then
 	need check pkg-config --exists check
 	need python3 command -v python3

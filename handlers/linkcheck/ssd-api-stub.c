@@ -42,3 +42,7 @@ void ssd_log(const struct ssd_request *r, int l, const char *f, ...)
 { (void)r; (void)l; (void)f; abort(); }
 void ssd_option_error(const config_setting_t *s, const char *f, ...)
 { (void)s; (void)f; abort(); }
+const char *ssd_env(const struct ssd_request *r, const char *n)
+{ (void)r; (void)n; abort(); }
+int ssd_relay(struct ssd_request *r, int t, int f, pid_t p, int *s)
+{ (void)r; (void)t; (void)f; (void)p; (void)s; abort(); }

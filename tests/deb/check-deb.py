@@ -275,8 +275,13 @@ def deb(name):
 
 
 def plugins():
-    return sorted(os.path.basename(p)[:-2] for p in
-                  glob.glob(os.path.join(ROOT, "handlers/examples/*.c")))
+    """The plugins the package ships: the examples, and python (its
+    Build-Depends has python3-dev)."""
+    names = [os.path.basename(p)[:-2] for p in
+             glob.glob(os.path.join(ROOT, "handlers/examples/*.c"))]
+    if glob.glob(os.path.join(ROOT, "handlers/python/*.c")):
+        names.append("python")
+    return sorted(names)
 
 
 def contents():

@@ -657,7 +657,9 @@ class HandlersAndMetricsDocumented(unittest.TestCase):
                       cls.handlers_sh)
         cls.metrics = m.group(1) if m else ""
         # C source with adjacent string literals joined.
-        cls.stats = re.sub(r'"\s*\n\s*"', "", read("daemon", "stats.c"))
+        # The worker processes' families are rendered by worker.c.
+        cls.stats = re.sub(r'"\s*\n\s*"', "", read("daemon", "stats.c") +
+                           read("daemon", "worker.c"))
         cls.exec_c = read("handlers", "exec.c")
 
     def builtins(self):

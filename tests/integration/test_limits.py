@@ -47,6 +47,18 @@ def wait_fd_count(d, want, timeout=10):
             e, fd_count(d.pid), describe_fds(d.pid))) from None
 
 
+def socket_fds(pid):
+    """How many of pid's descriptors are sockets."""
+    n = 0
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            n += os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith(
+                "socket:")
+        except OSError:
+            pass
+    return n
+
+
 def describe_fds(pid):
     """The last 20 descriptors of pid and what they are (for failures)."""
     out = {}
@@ -72,6 +84,11 @@ class EveryModelLimits:
         # sets up lazily is then set up).
         self.assertEqual(d.echo_once("e", b"warm up"), b"warm up")
         d.wait_log(r"listener=e peer=\S+: done")
+        # The connection closes just after "done" (on the loop that
+        # served it): the baseline is taken once only the listening
+        # socket is left.
+        wait_for(lambda: socket_fds(d.pid) == 1,
+                 what="the warm-up connection closed")
         base = fd_count(d.pid)
         dl = Deadline(60)
         for i in range(500):
@@ -181,6 +198,11 @@ class EventLimitTests(EveryModelLimits, ConcurrentLimits, DaemonTestCase):
                         rlimits={resource.RLIMIT_NOFILE: (hard, hard)})
         self.assertEqual(d.echo_once("e", b"warm up"), b"warm up")
         d.wait_log(r"listener=e peer=\S+: done")
+        # The connection closes just after "done" (on the loop that
+        # served it): the baseline is taken once only the listening
+        # socket is left.
+        wait_for(lambda: socket_fds(d.pid) == 1,
+                 what="the warm-up connection closed")
         base = fd_count(d.pid)
         dl = Deadline(60)
         clients = []

@@ -16,12 +16,11 @@ import ssl
 import stat
 import subprocess
 import tempfile
-import threading
 import time
 import unittest
 
 from ssdtest import (MODELS, DaemonTestCase, Deadline, conf, listener_conf,
-                     model_conf, run_binary, send_all, wait_for)
+                     model_conf, plugin_dir, run_binary, send_all, wait_for)
 
 CERTS = None        # the directory of the generated certificates
 HAVE_OPENSSL = shutil.which("openssl") is not None
@@ -216,11 +215,7 @@ class TlsEchoTests(DaemonTestCase):
                 # size limit, partial writes)
                 s = tls_connect(d, "m-" + m)
                 data = os.urandom(3 << 20)
-                t = threading.Thread(target=s.sendall, args=(data,))
-                t.start()
-                got = tls_recv_exactly(s, len(data), 30)
-                t.join(30)
-                self.assertEqual(got, data)
+                self.assertEqual(tls_pump(s, data, 30), data)
                 s.close()
 
     def test_versions_and_key_types(self):
@@ -398,6 +393,42 @@ class TlsFeatureTests(DaemonTestCase):
         self.assertEqual(env["SSL_PROTOCOL"], "TLSv1.3")
         self.assertNotIn("SSL_TLS_SNI", env)
 
+    def test_environment_keeps_the_operators_ssl_variables(self):
+        # The daemon's own SSL_PROTOCOL (say) never reaches a program,
+        # but OpenSSL's SSL_CERT_FILE and SSL_CERT_DIR, set for the
+        # daemon (Environment= in a unit), do: programs need them.
+        script = os.path.join(self.tmp(), "env.sh")
+        with open(script, "w") as f:
+            f.write("#!/bin/sh\nenv | grep -E '^(HTTPS|SSL_)' | sort\n")
+        os.chmod(script, stat.S_IRWXU)
+        d = self.daemon(conf(
+            listener_conf("t", handler="exec", concurrency="event",
+                          extra='options = { program = "%s"; }; %s' % (
+                              script, tls_group())),
+            listener_conf("p", handler="exec", concurrency="event",
+                          extra='options = { program = "%s"; };' % script)),
+            env={"SSL_CERT_FILE": "/etc/ssl/x.pem", "SSL_CERT_DIR": "/d",
+                 "SSL_PROTOCOL": "forged", "HTTPS": "forged"})
+        for name in ("t", "p"):
+            with self.subTest(listener=name):
+                if name == "t":
+                    out = tls_recv_until_eof(tls_connect(d, name))
+                else:
+                    s = d.connect(name)
+                    out = b""
+                    while True:
+                        b = s.recv(65536)
+                        if not b:
+                            break
+                        out += b
+                    s.close()
+                env = dict(line.split("=", 1) for line in
+                           out.decode().splitlines())
+                self.assertEqual(env.get("SSL_CERT_FILE"), "/etc/ssl/x.pem")
+                self.assertEqual(env.get("SSL_CERT_DIR"), "/d")
+                self.assertNotEqual(env.get("SSL_PROTOCOL"), "forged")
+                self.assertNotEqual(env.get("HTTPS"), "forged")
+
     def test_resumption_with_a_ticket(self):
         d = self.daemon(conf(
             listener_conf("t", concurrency="event", extra=tls_group()),
@@ -483,10 +514,9 @@ class TlsExecTests(DaemonTestCase):
         d = self.daemon(conf(self.exec_listener("cat", "event", prog)))
         s = tls_connect(d, "cat", timeout=30)
         data = os.urandom(8 << 20)
-        t = threading.Thread(target=s.sendall, args=(data,))
-        t.start()
-        got = tls_recv_exactly(s, len(data), 60)
-        t.join(30)
+        # One thread: an SSL object must not be read and written from
+        # two threads at once (a sender thread made this test flaky).
+        got = tls_pump(s, data, 60)
         self.assertEqual(got, data)
 
     def test_program_exit_ends_the_relay(self):
@@ -497,6 +527,55 @@ class TlsExecTests(DaemonTestCase):
         # the client gets close_notify (a ragged EOF would raise).
         self.assertEqual(tls_recv_until_eof(s), b"bye\n")
 
+    def test_program_closing_its_stdin_early_under_every_model(self):
+        # The relay's write to the program's stdin fails with EPIPE; in
+        # a fork model child (SIGPIPE's default action) it must not
+        # raise SIGPIPE and kill the handler process: the client still
+        # gets the program's output and close_notify.
+        prog = self.script('head -c 10 >/dev/null; exec 0<&-; '
+                           'sleep 0.3; echo done\n')
+        models = [m for m in MODELS if m != "sync"]
+        d = self.daemon(conf(*[self.exec_listener("x-" + m, m, prog,
+                                                  "timeout = 5;")
+                               for m in models]))
+        for m in models:
+            with self.subTest(model=m):
+                s = tls_connect(d, "x-" + m)
+                s.sendall(b"y" * 200000)
+                self.assertEqual(tls_recv_until_eof(s, 10), b"done\n")
+                s.close()
+        self.assertNotRegex(d.log(), r"killed by signal")
+
+    def test_relay_without_pidfd(self):
+        # pidfd_open failing (old kernels, seccomp): the relay polls
+        # waitpid; programs run to completion, the loop is not blocked,
+        # silence still ends at the timeout.
+        from test_exec import NO_PIDFD
+        import sys
+        prog = self.script('n=$(wc -c); sleep 0.3; echo "got $n"; exit 3\n')
+        slow = self.script('exec sleep 30\n')
+        d = self.daemon(conf(self.exec_listener("ev", "event", prog),
+                             self.exec_listener("th", "thread", prog),
+                             self.exec_listener("slow", "event", slow,
+                                                "timeout = 0.5;"),
+                             listener_conf("e", concurrency="event")),
+                        start=False)
+        cmd = d.command
+        d.command = lambda: [sys.executable, "-I", "-S", "-c",
+                             NO_PIDFD] + cmd()
+        d.start()
+        for name in ("ev", "th"):
+            with self.subTest(listener=name):
+                s = tls_connect(d, name)
+                s.sendall(b"q" * 5000)
+                self.assertEqual(d.echo_once("e", b"here"), b"here")
+                self.assertEqual(half_close(s, b""), b"got 5000\n")
+        d.wait_log(r"prog.sh exited with status 3")
+        t0 = time.monotonic()
+        self.assertEqual(tls_recv_until_eof(tls_connect(d, "slow"), 15), b"")
+        self.assertLess(time.monotonic() - t0, 5)
+        d.wait_log(r"sleep.*silent for the timeout|silent for the timeout")
+
     def test_silent_program_is_ended_at_the_timeout(self):
         prog = self.script('exec sleep 30\n')
         d = self.daemon(conf(self.exec_listener("slow", "event", prog,
@@ -506,6 +585,37 @@ class TlsExecTests(DaemonTestCase):
         self.assertEqual(tls_recv_until_eof(s, 15), b"")
         self.assertLess(time.monotonic() - t0, 10)
         d.wait_log(r"silent for the timeout: sending SIGTERM")
+
+
+def tls_pump(s, data, timeout=60):
+    """Sends data and reads as much back, from one thread, without
+    blocking: the client never stops reading while it writes."""
+    s.setblocking(False)
+    sent, got = 0, bytearray()
+    dl = Deadline(timeout)
+    while len(got) < len(data):
+        if dl.expired():
+            raise AssertionError("%d of %d bytes back" % (len(got),
+                                                          len(data)))
+        moved = False
+        if sent < len(data):
+            try:
+                sent += s.send(data[sent:sent + 65536])
+                moved = True
+            except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                pass
+        try:
+            b = s.recv(65536)
+            if not b:
+                raise AssertionError("EOF after %d bytes" % len(got))
+            got += b
+            moved = True
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            pass
+        if not moved:
+            select.select([s], [s] if sent < len(data) else [], [],
+                          min(0.5, max(dl.remaining(), 0.01)))
+    return bytes(got)
 
 
 def half_close(s, payload, timeout=30):
@@ -571,6 +681,44 @@ class TlsReloadTests(DaemonTestCase):
                          ssl.PEM_cert_to_DER_cert(open(crt).read()))
         s.sendall(b"3")
         self.assertEqual(tls_recv_exactly(s, 1), b"3")
+
+
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to drop to nobody")
+    def test_root_only_key_read_at_start_not_by_a_reload_as_the_user(self):
+        # As documented (sockserverd.conf(5), RELOADING AND PRIVILEGES):
+        # with user/group the key is read at start, as root; a reload
+        # runs as the user and cannot read a root-only key, so it fails
+        # with the file named and the running certificate keeps serving
+        # (under systemd: LoadCredential=, or files the user may read).
+        tmp = tempfile.mkdtemp(prefix="ssd-tls-r-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        os.chmod(tmp, 0o755)
+        crt, key = os.path.join(tmp, "c.pem"), os.path.join(tmp, "c.key")
+        shutil.copy(cert("ec.pem"), crt)
+        shutil.copy(cert("ec.key"), key)
+        os.chmod(crt, 0o644)
+        os.chmod(key, 0o600)
+        first = ssl.PEM_cert_to_DER_cert(open(crt).read())
+        group = 'tls = { certificate = "%s"; key = "%s"; };' % (crt, key)
+        c = conf(listener_conf("e", concurrency="event", extra=group),
+                 globals_='user = "nobody";\ngroup = "nogroup";')
+        d = self.daemon(c, start=False)
+        # READY=1 comes after the drop: nobody must reach the notify
+        # socket (as in test_systemd).
+        os.chmod(d.dir, 0o711)
+        os.chmod(d.notify_path, 0o666)
+        d.start()
+        s = tls_connect(d, "e")     # read at start, as root
+        self.assertEqual(s.getpeercert(binary_form=True), first)
+        s.close()
+        shutil.copy(cert("renewed.pem"), crt)
+        shutil.copy(cert("renewed.key"), key)
+        os.chmod(key, 0o600)
+        d.signal(signal.SIGHUP)
+        d.wait_log(r"key %s: Permission denied" % re.escape(key))
+        s = tls_connect(d, "e")
+        self.assertEqual(s.getpeercert(binary_form=True), first)
+        s.close()
 
 
 @unittest.skipUnless(HAVE_OPENSSL, "the openssl command is missing")
@@ -666,6 +814,28 @@ class TlsHostileTests(DaemonTestCase):
         self.d.wait_log(r"TLS handshake timed out")
         self.assertServes()
 
+    def test_records_at_and_over_the_size_limit(self):
+        for name in ("ev", "th"):
+            # 16 KiB of plaintext: full records, both ways
+            s = tls_connect(self.d, name)
+            data = os.urandom(16384)
+            s.sendall(data)
+            self.assertEqual(tls_recv_exactly(s, len(data)), data)
+            # then a record header announcing more than TLS allows
+            # (2^14 + 2048 for a ciphertext), written under the session
+            raw = socket.socket(fileno=os.dup(s.fileno()))
+            raw.sendall(b"\x17\x03\x03\x48\x01" + b"\0" * 1024)
+            raw.settimeout(5)
+            try:
+                while raw.recv(4096):
+                    pass
+            except ConnectionError:
+                pass
+            raw.close()
+            s.close()
+        self.assertServes()
+        self.assertNotRegex(self.d.log(), r"error:")
+
     def test_close_without_close_notify(self):
         for name in ("ev", "th"):
             s = tls_connect(self.d, name)
@@ -678,6 +848,74 @@ class TlsHostileTests(DaemonTestCase):
             s.close()
         self.assertServes()
         self.assertNotRegex(self.d.log(), r"error:")
+
+    def test_a_bad_record_after_the_handshake_is_no_handler_error(self):
+        # A client can end its session with a forged record as often as
+        # it likes: that is the client going away, not a handler error
+        # logged at "error" and counted per connection.
+        for name in ("ev", "th"):
+            for _ in range(3):
+                s = tls_connect(self.d, name)
+                s.sendall(b"a")
+                tls_recv_exactly(s, 1)
+                raw = socket.socket(fileno=os.dup(s.fileno()))
+                raw.sendall(b"\x17\x03\x03\x00\x20" + os.urandom(32))
+                raw.settimeout(5)
+                try:
+                    while raw.recv(4096):
+                        pass
+                except ConnectionError:
+                    pass
+                raw.close()
+                s.close()
+        self.assertServes()
+        self.assertNotRegex(self.d.log(), r"error: .*handler echo failed")
+        self.assertNotRegex(self.d.log(), r"info: .*TLS: ")
+        s = self.d.connect("st")
+        send_all(s, b"GET /metrics HTTP/1.0\r\n\r\n")
+        s.shutdown(socket.SHUT_WR)
+        data = b""
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            data += b
+        s.close()
+        self.assertRegex(data, rb'sockserverd_handler_errors_total'
+                               rb'\{listener="ev"\} 0\b')
+
+    def test_a_ragged_end_is_a_sticky_eof_and_the_client_gone(self):
+        # A client that half-closes TCP without close_notify: reads
+        # after the end say 0 again (read(2)'s EOF), and the write that
+        # can no longer go out is the client gone, not a handler error
+        # at "error".  greet reads lines until 0 and numbers them.
+        so = os.path.join(plugin_dir(), "greet.so")
+        if not os.path.exists(so):
+            self.skipTest("%s not built" % so)
+        d = self.daemon(conf(
+            listener_conf("g", handler=so, concurrency="event",
+                          extra=tls_group() + " timeout = 5;"),
+            listener_conf("t", handler=so, concurrency="thread",
+                          extra=tls_group() + " timeout = 5;")))
+        for name in ("g", "t"):
+            s = tls_connect(d, name)
+            s.sendall(b"one\n")
+            out = b""
+            while b"1: one\n" not in out:
+                out += tls_recv_exactly(s, 1)
+            s.sendall(b"two")
+            raw = socket.socket(fileno=os.dup(s.fileno()))
+            raw.shutdown(socket.SHUT_WR)
+            raw.settimeout(5)
+            try:
+                while raw.recv(4096):
+                    pass
+            except ConnectionError:
+                pass
+            raw.close()
+            s.close()
+        d.wait_log(r"listener=t .*: 2 lines")
+        self.assertNotRegex(d.log(), r"error: .*handler .*greet.* failed")
 
     def test_client_renegotiation_is_refused(self):
         port = self.d.listener("ev").port
@@ -794,6 +1032,34 @@ class TlsConfigTests(DaemonTestCase):
                    r"key .*ec.key.*does not match")
         self.check(self.kv(), r'"tls" applies to stream listeners only',
                    listener_extra='type = "dgram";')
+        # a list element has no name: never "(null)" (NULL to %s)
+        err = self.check(self.kv() + '\n    sni = ( 1 );',
+                         r'each sni entry must be a group')
+        self.assertNotIn("(null)", err)
+
+    def test_sni_entry_without_a_name_then_another(self):
+        # An unnamed (or wrongly typed) sni entry is reported; the
+        # duplicate check of the next entry must not compare with it
+        # (it crashed -t, and a reload took the daemon down).
+        sni = ('\n    sni = ( { certificate = "%s"; key = "%s"; },\n'
+               '      { server_name = 5; certificate = "%s"; key = "%s"; },\n'
+               '      { server_name = "other.example"; certificate = "%s";'
+               ' key = "%s"; } );' % ((cert("other.pem"), cert("other.key"))
+                                      * 3))
+        err = self.check(self.kv() + sni, r'sni entry has no "server_name"')
+        self.assertRegex(err, r':\d+: "server_name" must be a string')
+        # the same file given to a running daemon: refused, and it runs on
+        c = conf(listener_conf("e", concurrency="event", extra=tls_group()))
+        d = self.daemon(c)
+        d.rewrite(conf(listener_conf("e", concurrency="event",
+                                     extra=tls_group(extra=sni))))
+        d.signal(signal.SIGHUP)
+        d.wait_log(r'sni entry has no "server_name"')
+        self.assertTrue(d.running())
+        s = tls_connect(d, "e")
+        s.sendall(b"1")
+        self.assertEqual(tls_recv_exactly(s, 1), b"1")
+        s.close()
 
     def test_good_group_passes(self):
         tmp = tempfile.mkdtemp(prefix="ssd-tls-c-")

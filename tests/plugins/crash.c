@@ -2,7 +2,9 @@
 /*
  * crash.c - a test fixture: echoes lines, but "segv" makes it crash with
  * SIGSEGV and "abort" with abort(3), to show that under fork a crashing
- * handler takes down only its own process.
+ * handler takes down only its own process (or, with worker_processes,
+ * only its own worker); "spin" makes it loop for ever without yielding,
+ * as a stuck handler under event would (the per-worker watchdog).
  */
 #include <signal.h>
 #include <stdlib.h>
@@ -21,6 +23,12 @@ crash_handle(struct ssd_request *rq)
 			raise(SIGSEGV);
 		if (strncmp(line, "abort", 5) == 0)
 			abort();
+		if (strncmp(line, "spin", 4) == 0) {
+			volatile unsigned long spins = 0;
+
+			for (;;)
+				spins++;
+		}
 		if (ssd_write(rq, line, (size_t)n) == -1)
 			return -1;
 	}
