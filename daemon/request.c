@@ -111,6 +111,9 @@ request_reuse_dgram(struct ssd_request *rq, const void *data, size_t n,
 	rq->rq_error_logged = false;
 	rq->rq_has_reply = false;
 	rq->rq_outlen = 0;
+	rq->rq_bytes_in = 0;
+	rq->rq_bytes_out = 0;
+	rq->rq_refused = NULL;
 	request_set_peer(rq, sa, len);
 	if (n > rq->rq_cap) {
 		rq->rq_buf = xreallocarray(rq->rq_buf, n, 1);

@@ -189,6 +189,32 @@ class BatchTests(DaemonTestCase):
         self.assertEqual(metric(d, "sockserverd_refused_total", "u",
                                 "rate"), 8)
 
+    @needs_dgramseq
+    def test_sync_batch_access_log_entry_per_datagram(self):
+        d = self.seq_daemon("sync", extra="access_log = true;")
+        a, b = d.dgram("u"), d.dgram("u")
+        lead, want = self.burst(d, [a, b], 10)
+        self.assertRegex(recv_within(lead), rb"^sleep ")
+        for s in (a, b):
+            self.assertEqual(len(replies(s, 10)), 10)
+        entry = re.compile(r"listener=u peer=(\S+) duration_usec=\d+ "
+                           r"received=(\d+) sent=(\d+) result=(\S+)")
+
+        def found():
+            return [m.groups() for m in entry.finditer(d.log())]
+        wait_for(lambda: len(found()) >= 21, 10, what="21 entries")
+        got = found()
+        self.assertEqual(len(got), 21)
+        for s in (a, b):
+            me = "%s:%d" % s.getsockname()[:2]
+            mine = [g for g in got if g[0] == me]
+            self.assertEqual(len(mine), 10, me)
+            for g in mine:
+                # "cK-NNN" (6 bytes) in; back with " setups=S finishes=F".
+                self.assertEqual(g[1], "6")
+                self.assertEqual(g[3], "ok")
+                self.assertGreater(int(g[2]), 6)
+
     def test_event_burst_all_answered_with_and_without_cap(self):
         for extra in ("", "max_connections = 1;"):
             with self.subTest(extra=extra):
