@@ -750,6 +750,9 @@ listener_accept(struct lwatch *w)
 /* Bound on a batch's buffers: fewer datagrams for a large max_packet_size. */
 #define LISTENER_DGRAM_BYTES	(256 * 1024)
 
+/* The largest reply gathered for sendmmsg; a bigger one goes alone. */
+#define LISTENER_REPLY_SLOT	2048
+
 /* One datagram taken from a batch. */
 struct listener_dgram {
 	const void		*g_data;
@@ -761,7 +764,7 @@ struct listener_dgram {
 
 static void
 listener_batch_init(struct dgram_batch *b, size_t max_packet_size,
-    unsigned max)
+    unsigned max, bool gather)
 {
 	memset(b, 0, sizeof(*b));
 	b->d_slot = max_packet_size + 1;
@@ -775,6 +778,12 @@ listener_batch_init(struct dgram_batch *b, size_t max_packet_size,
 	b->d_addrs = xcalloc(max, sizeof(*b->d_addrs));
 	/* Only the pages datagrams are received into become resident. */
 	b->d_bufs = xreallocarray(NULL, max, b->d_slot);
+	if (gather && max > 1) {
+		b->d_out = xcalloc(max, sizeof(*b->d_out));
+		b->d_oiov = xcalloc(max, sizeof(*b->d_oiov));
+		b->d_oaddrs = xcalloc(max, sizeof(*b->d_oaddrs));
+		b->d_obufs = xreallocarray(NULL, max, LISTENER_REPLY_SLOT);
+	}
 }
 
 static void
@@ -784,6 +793,10 @@ listener_batch_fini(struct dgram_batch *b)
 	free(b->d_iov);
 	free(b->d_addrs);
 	free(b->d_bufs);
+	free(b->d_out);
+	free(b->d_oiov);
+	free(b->d_oaddrs);
+	free(b->d_obufs);
 	memset(b, 0, sizeof(*b));
 }
 
@@ -872,6 +885,72 @@ listener_dgram_get(struct lwatch *w, bool refill, struct listener_dgram *g)
 	}
 }
 
+/* Sends the replies gathered in w's batch, in order; one that cannot be
+ * sent is logged and skipped, as sendto's would be. */
+static void
+listener_dgram_flush(struct lwatch *w)
+{
+	struct dgram_batch	*b = &w->w_batch;
+	unsigned		 sent = 0;
+	int			 n;
+	char			 peer[ADDR_STRLEN];
+
+	while (sent < b->d_nout) {
+		n = sendmmsg(w->w_io.fd, b->d_out + sent, b->d_nout - sent,
+		    MSG_DONTWAIT);
+		if (n > 0) {
+			sent += (unsigned)n;
+			continue;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (log_is_enabled(LOG_INFO)) {
+			struct msghdr *h = &b->d_out[sent].msg_hdr;
+
+			addr_format(h->msg_name, h->msg_namelen, peer,
+			    sizeof(peer));
+			log_about(LOG_INFO, w->w_run->r_listener->l_name, peer,
+			    "reply of %zu bytes not sent: %s",
+			    h->msg_iov->iov_len, strerror(errno));
+		}
+		sent++;
+	}
+	b->d_nout = 0;
+}
+
+bool
+listener_dgram_reply(struct ssd_request *rq)
+{
+	struct lwatch		*w = rq->rq_watch;
+	struct dgram_batch	*b;
+	struct msghdr		*h;
+	unsigned		 i;
+
+	if (w == NULL || !(b = &w->w_batch)->d_gather ||
+	    !pthread_equal(pthread_self(), server.s_thread))
+		return false;
+	if (b->d_nout == b->d_max || rq->rq_outlen > LISTENER_REPLY_SLOT) {
+		/* In order: what was gathered goes first. */
+		listener_dgram_flush(w);
+		if (rq->rq_outlen > LISTENER_REPLY_SLOT)
+			return false;
+	}
+	i = b->d_nout++;
+	if (rq->rq_outlen > 0)
+		memcpy(b->d_obufs + (size_t)i * LISTENER_REPLY_SLOT,
+		    rq->rq_out, rq->rq_outlen);
+	memcpy(&b->d_oaddrs[i], &rq->rq_peer, rq->rq_peerlen);
+	b->d_oiov[i].iov_base = b->d_obufs + (size_t)i * LISTENER_REPLY_SLOT;
+	b->d_oiov[i].iov_len = rq->rq_outlen;
+	h = &b->d_out[i].msg_hdr;
+	memset(h, 0, sizeof(*h));
+	h->msg_name = &b->d_oaddrs[i];
+	h->msg_namelen = rq->rq_peerlen;
+	h->msg_iov = &b->d_oiov[i];
+	h->msg_iovlen = 1;
+	return true;
+}
+
 static void
 listener_recv(struct lwatch *w)
 {
@@ -886,9 +965,15 @@ listener_recv(struct lwatch *w)
 			server_unreserve(r);
 			break;
 		}
+		/* An event request runs here, until it ends or waits: its
+		 * reply joins the others'. */
+		w->w_batch.d_gather = w->w_batch.d_out != NULL;
 		listener_begin(w, request_new_dgram(r, g.g_data, g.g_len,
 		    g.g_sa, g.g_salen), &g.g_key);
+		w->w_batch.d_gather = false;
 	}
+	if (w->w_batch.d_nout > 0)
+		listener_dgram_flush(w);
 }
 
 bool
@@ -961,7 +1046,9 @@ listener_watch_init(struct lwatch *w, struct lrun *r, struct ev_loop *loop)
 		    r->r_ops->serial || (loop == server.s_loop &&
 		    r->r_listener->l_max_connections == 0 &&
 		    r->r_gen->g_cfg->cf_max_connections == 0) ?
-		    LISTENER_DGRAM_BATCH : 1);
+		    LISTENER_DGRAM_BATCH : 1,
+		    /* Its requests run on this loop, in listener_recv. */
+		    r->r_ops == &conc_event_ops && loop == server.s_loop);
 }
 
 void

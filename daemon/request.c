@@ -159,6 +159,8 @@ request_dgram_reply(struct ssd_request *rq)
 		    "has no address");
 		return;
 	}
+	if (listener_dgram_reply(rq))
+		return;
 	if (sendto(rq->rq_fd, rq->rq_out, rq->rq_outlen, MSG_DONTWAIT,
 	    (struct sockaddr *)&rq->rq_peer, rq->rq_peerlen) == -1)
 		ssd_log(rq, LOG_INFO, "reply of %zu bytes not sent: %s",

@@ -63,6 +63,14 @@ struct dgram_batch {
 	size_t			 d_slot;	/* max_packet_size + 1 */
 	unsigned		 d_max;		/* datagrams per recvmmsg */
 	unsigned		 d_n, d_next;	/* received, consumed */
+	/* event, main loop: the replies of the batch's requests, gathered
+	 * while listener_recv runs them and sent by one sendmmsg */
+	struct mmsghdr		*d_out;
+	struct iovec		*d_oiov;
+	struct sockaddr_storage	*d_oaddrs;
+	unsigned char		*d_obufs;	/* d_max slots */
+	unsigned		 d_nout;
+	bool			 d_gather;	/* inside listener_recv */
 };
 
 /* A listener's accept (or datagram) watcher on one loop. */
@@ -355,6 +363,11 @@ bool	listener_source_admit(const struct listener *l, struct lsock *k,
  * server_request_done.  On the thread that runs rq.
  */
 bool	listener_dgram_next(struct ssd_request *rq);
+/* A datagram reply (rq's, of rq_outlen bytes) taken to be sent with the
+ * other replies of its batch, at the end of the batch, in order: true;
+ * false if the caller sends it now (not an event request of the main
+ * loop, or too big, or no batch being run).  Logs a reply not sent. */
+bool	listener_dgram_reply(struct ssd_request *rq);
 /* stops accepting for a back-off period after err (EMFILE, EAGAIN...) */
 void	listener_pause(struct lwatch *, int err);
 /* a watcher of r's socket on loop (the model's own loops use these) */

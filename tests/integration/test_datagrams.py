@@ -231,6 +231,21 @@ class BatchTests(DaemonTestCase):
                                         "u"), 200)
                 self._close_daemon(d)
 
+    def test_event_replies_of_a_batch_in_order_whatever_their_size(self):
+        # Under event the replies of a batch go out together (sendmmsg);
+        # one too big for that goes alone, after those before it.
+        d = self.daemon(conf(model_conf("u", "event", type="dgram"), STATUS))
+        s = d.dgram("u")
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        sent = []
+        for k in range(60):
+            p = (b"%02d" % k) * (1500 if k % 7 == 3 else 4)
+            sent.append(p)
+            s.send(p)
+        self.assertEqual(replies(s, 60), sent)
+        self.assertEqual(metric(d, "sockserverd_sent_bytes_total", "u"),
+                         sum(len(p) for p in sent))
+
     @needs_dgramseq
     def test_reload_during_a_sync_batch_loses_nothing(self):
         d = self.seq_daemon("sync")
