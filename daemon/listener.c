@@ -926,8 +926,10 @@ listener_dgram_reply(struct ssd_request *rq)
 	struct msghdr		*h;
 	unsigned		 i;
 
-	if (w == NULL || !(b = &w->w_batch)->d_gather ||
-	    !pthread_equal(pthread_self(), server.s_thread))
+	/* d_out is set before any request runs (event listeners of the
+	 * main loop only); d_gather is the main loop's own. */
+	if (w == NULL || (b = &w->w_batch)->d_out == NULL ||
+	    !pthread_equal(pthread_self(), server.s_thread) || !b->d_gather)
 		return false;
 	if (b->d_nout == b->d_max || rq->rq_outlen > LISTENER_REPLY_SLOT) {
 		/* In order: what was gathered goes first. */
@@ -959,21 +961,24 @@ listener_recv(struct lwatch *w)
 
 	/* Up to LISTENER_ACCEPT_BATCH received a wake-up, as accept; but
 	 * what a batch holds is served now: the socket may stay quiet. */
+	/* An event request runs here, until it ends or waits: its reply
+	 * joins the others'. */
+	if (w->w_batch.d_out != NULL)
+		w->w_batch.d_gather = true;
 	for (int i = 0; (i < LISTENER_ACCEPT_BATCH ||
 	    w->w_batch.d_next < w->w_batch.d_n) && listener_take(w); i++) {
 		if (!listener_dgram_get(w, i < LISTENER_ACCEPT_BATCH, &g)) {
 			server_unreserve(r);
 			break;
 		}
-		/* An event request runs here, until it ends or waits: its
-		 * reply joins the others'. */
-		w->w_batch.d_gather = w->w_batch.d_out != NULL;
 		listener_begin(w, request_new_dgram(r, g.g_data, g.g_len,
 		    g.g_sa, g.g_salen), &g.g_key);
-		w->w_batch.d_gather = false;
 	}
-	if (w->w_batch.d_nout > 0)
-		listener_dgram_flush(w);
+	if (w->w_batch.d_out != NULL) {
+		w->w_batch.d_gather = false;
+		if (w->w_batch.d_nout > 0)
+			listener_dgram_flush(w);
+	}
 }
 
 bool
