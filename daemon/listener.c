@@ -833,12 +833,13 @@ listener_batch_fill(struct dgram_batch *b, int fd)
 /*
  * The next datagram of w's batch that passes the listener's checks
  * (max_packet_size, allow/deny, per-source rules: counted in *g if it
- * does); with refill, a batch used up is received anew, once.  Refusals
- * are counted and logged.  false: none (the socket is empty, or failed:
- * logged).
+ * does); with refill, a batch used up is received anew from fd (w's
+ * socket), once.  Refusals are counted and logged.  false: none (the
+ * socket is empty, or failed: logged).
  */
 static bool
-listener_dgram_get(struct lwatch *w, bool refill, struct listener_dgram *g)
+listener_dgram_get(struct lwatch *w, int fd, bool refill,
+    struct listener_dgram *g)
 {
 	struct lrun		*r = w->w_run;
 	const struct listener	*l = r->r_listener;
@@ -853,7 +854,7 @@ listener_dgram_get(struct lwatch *w, bool refill, struct listener_dgram *g)
 			if (!refill)
 				return false;
 			refill = false;
-			if (listener_batch_fill(b, w->w_io.fd) == -1) {
+			if (listener_batch_fill(b, fd) == -1) {
 				if (errno != EAGAIN && errno != EWOULDBLOCK)
 					log_about(LOG_WARNING, l->l_name, NULL,
 					    "recvmmsg: %s", strerror(errno));
@@ -959,15 +960,16 @@ listener_recv(struct lwatch *w)
 	struct lrun		*r = w->w_run;
 	struct listener_dgram	 g;
 
-	/* Up to LISTENER_ACCEPT_BATCH received a wake-up, as accept; but
-	 * what a batch holds is served now: the socket may stay quiet. */
 	/* An event request runs here, until it ends or waits: its reply
-	 * joins the others'. */
+	 * joins the others'.  Up to LISTENER_ACCEPT_BATCH received a
+	 * wake-up, as accept; but what a batch holds is served now: the
+	 * socket may stay quiet. */
 	if (w->w_batch.d_out != NULL)
 		w->w_batch.d_gather = true;
 	for (int i = 0; (i < LISTENER_ACCEPT_BATCH ||
 	    w->w_batch.d_next < w->w_batch.d_n) && listener_take(w); i++) {
-		if (!listener_dgram_get(w, i < LISTENER_ACCEPT_BATCH, &g)) {
+		if (!listener_dgram_get(w, w->w_io.fd,
+		    i < LISTENER_ACCEPT_BATCH, &g)) {
 			server_unreserve(r);
 			break;
 		}
@@ -1001,7 +1003,8 @@ listener_dgram_next(struct ssd_request *rq)
 	 * socket once the listener closes or the daemon stops. */
 	refill = !atomic_load(&r->r_closing) &&
 	    !atomic_load(&server.s_stopping);
-	if (!listener_dgram_get(w, refill, &g))
+	/* Not w's watcher: the loop may set it anew meanwhile (same fd). */
+	if (!listener_dgram_get(w, rq->rq_sock->k_fd, refill, &g))
 		return false;
 	now = ev_time();
 	stats_request_end(r->r_stats, now - rq->rq_started);

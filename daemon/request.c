@@ -52,10 +52,30 @@ request_set_peer(struct ssd_request *rq, const struct sockaddr *sa,
 	    rq->rq_peerstr, sizeof(rq->rq_peerstr));
 }
 
-static struct ssd_request *
-request_new(struct lrun *r, const struct sockaddr *sa, socklen_t len)
+/*
+ * Datagram requests kept for reuse, with their buffers, so that a busy
+ * datagram listener allocates nothing per datagram.  The main thread's
+ * only: request_free puts (there, always), request_new_dgram takes (there
+ * for the main loop's listeners).
+ */
+#define REQUEST_DGRAM_CACHE	64
+/* Buffers kept with a cached request: no bigger than this. */
+#define REQUEST_DGRAM_KEEP	4096
+static struct ssd_request	*request_cache[REQUEST_DGRAM_CACHE];
+static unsigned			 request_ncache;
+
+static bool
+request_cache_is_ours(void)
 {
-	struct ssd_request	*rq = xcalloc(1, sizeof(*rq));
+	return server.s_loop != NULL &&
+	    pthread_equal(pthread_self(), server.s_thread);
+}
+
+/* rq: zeroed but for the datagram buffers it may keep. */
+static struct ssd_request *
+request_new(struct lrun *r, const struct sockaddr *sa, socklen_t len,
+    struct ssd_request *rq)
+{
 	const struct listener	*l = r->r_listener;
 
 	rq->rq_run = r;
@@ -74,7 +94,8 @@ struct ssd_request *
 request_new_stream(struct lrun *r, int fd, const struct sockaddr *sa,
     socklen_t len)
 {
-	struct ssd_request *rq = request_new(r, sa, len);
+	struct ssd_request *rq = request_new(r, sa, len,
+	    xcalloc(1, sizeof(*rq)));
 
 	rq->rq_fd = fd;
 	return rq;
@@ -84,14 +105,34 @@ struct ssd_request *
 request_new_dgram(struct lrun *r, const void *data, size_t n,
     const struct sockaddr *sa, socklen_t len)
 {
-	struct ssd_request *rq = request_new(r, sa, len);
+	struct ssd_request	*rq;
+	char			*buf = NULL, *out = NULL;
+	size_t			 cap = 0, outcap = 0;
 
+	if (request_ncache > 0 && request_cache_is_ours()) {
+		rq = request_cache[--request_ncache];
+		buf = rq->rq_buf;
+		cap = rq->rq_cap;
+		out = rq->rq_out;
+		outcap = rq->rq_outcap;
+		memset(rq, 0, sizeof(*rq));
+	} else
+		rq = xcalloc(1, sizeof(*rq));
+	request_new(r, sa, len, rq);
 	/* The socket stays open while rq holds its generation. */
 	rq->rq_fd = rq->rq_sock->k_fd;
-	rq->rq_buf = xmalloc(n);
-	memcpy(rq->rq_buf, data, n);
+	if (n > cap || buf == NULL) {
+		free(buf);
+		buf = xmalloc(n > 0 ? n : 1);
+		cap = n;
+	}
+	if (n > 0)
+		memcpy(buf, data, n);
+	rq->rq_buf = buf;
 	rq->rq_len = n;
-	rq->rq_cap = n;
+	rq->rq_cap = cap;
+	rq->rq_out = out;
+	rq->rq_outcap = outcap;
 	return rq;
 }
 
@@ -144,6 +185,22 @@ request_free(struct ssd_request *rq)
 	if (rq->rq_type == SOCK_STREAM && rq->rq_fd != -1)
 		close(rq->rq_fd);
 	free(rq->rq_env);
+	rq->rq_env = NULL;
+	if (rq->rq_type == SOCK_DGRAM && request_ncache < REQUEST_DGRAM_CACHE &&
+	    request_cache_is_ours()) {
+		if (rq->rq_cap > REQUEST_DGRAM_KEEP) {
+			free(rq->rq_buf);
+			rq->rq_buf = NULL;
+			rq->rq_cap = 0;
+		}
+		if (rq->rq_outcap > REQUEST_DGRAM_KEEP) {
+			free(rq->rq_out);
+			rq->rq_out = NULL;
+			rq->rq_outcap = 0;
+		}
+		request_cache[request_ncache++] = rq;
+		return;
+	}
 	free(rq->rq_buf);
 	free(rq->rq_out);
 	free(rq);
