@@ -109,7 +109,8 @@ request_new_dgram(struct lrun *r, const void *data, size_t n,
 	char			*buf = NULL, *out = NULL;
 	size_t			 cap = 0, outcap = 0;
 
-	if (request_ncache > 0 && request_cache_is_ours()) {
+	/* The thread first: the cache is the main thread's alone. */
+	if (request_cache_is_ours() && request_ncache > 0) {
 		rq = request_cache[--request_ncache];
 		buf = rq->rq_buf;
 		cap = rq->rq_cap;
@@ -186,8 +187,8 @@ request_free(struct ssd_request *rq)
 		close(rq->rq_fd);
 	free(rq->rq_env);
 	rq->rq_env = NULL;
-	if (rq->rq_type == SOCK_DGRAM && request_ncache < REQUEST_DGRAM_CACHE &&
-	    request_cache_is_ours()) {
+	if (rq->rq_type == SOCK_DGRAM && request_cache_is_ours() &&
+	    request_ncache < REQUEST_DGRAM_CACHE) {
 		if (rq->rq_cap > REQUEST_DGRAM_KEEP) {
 			free(rq->rq_buf);
 			rq->rq_buf = NULL;
