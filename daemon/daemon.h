@@ -185,6 +185,7 @@ struct source_key {
 	uint8_t	sk_addr[16];
 	uint8_t	sk_bits;
 	bool	sk_valid;	/* false: no address (unix), never counted */
+	uint32_t sk_hold;	/* its record in the worker's ledger + 1 */
 };
 /* The listener's per-source settings at the time of a source_take. */
 struct source_rule {
@@ -201,6 +202,13 @@ enum source_verdict {
 /* A table of at most max_slots entries (0: the default, 2^18); freed
  * with source_table_free.  Any thread. */
 struct source_table *source_table_new(size_t max_slots);
+/* The same, in memory shared with the processes forked after it, with
+ * all its max_slots at once (pages are touched as sources come) and a
+ * robust process-shared lock; NULL (errno) if it cannot be mapped.  The
+ * supervisor of worker processes only. */
+struct source_table *source_table_new_shared(size_t max_slots);
+bool	source_table_is_shared(const struct source_table *);
+/* Frees a table (a shared one: this process's mapping of it). */
 void	source_table_free(struct source_table *);
 /* The clock of the buckets (monotonic seconds). */
 double	source_now(void);
@@ -210,11 +218,12 @@ double	source_now(void);
 bool	source_key(const struct sockaddr *sa, int prefix4, int prefix6,
 	    struct source_key *key_r);
 /* One more request from key under rule, at now: SOURCE_OK (counted, and
- * a token spent) or why not (nothing counted or spent).  The table
- * adopts rule's rate and burst for every entry.  A key without an
- * address always passes.  Any thread. */
+ * a token spent; in a worker, a shared table's count is written in the
+ * worker's ledger too, key->sk_hold) or why not (nothing counted or
+ * spent).  The table adopts rule's rate and burst for every entry.  A
+ * key without an address always passes.  Any thread. */
 enum source_verdict source_take(struct source_table *,
-	    const struct source_key *key, const struct source_rule *rule,
+	    struct source_key *key, const struct source_rule *rule,
 	    double now);
 /* A reload's settings for a kept table: rule's rate and burst apply to
  * every bucket at once (without a rate, the buckets go); a change of
@@ -224,6 +233,17 @@ void	source_table_configure(struct source_table *,
 	    const struct source_rule *rule, int prefix4, int prefix6);
 /* Gives back what source_take counted for key.  Any thread. */
 void	source_put(struct source_table *, const struct source_key *key);
+/* A worker's record of what it holds counted in shared tables, so that
+ * its counts go back when it dies.  source_ledger_new (supervisor,
+ * before the fork; NULL if it cannot be mapped) and source_ledger_release
+ * (supervisor, once the worker is reaped: gives back what the worker
+ * held, counts a table again if the worker died holding its lock, and
+ * unmaps it; returns the requests given back).  source_ledger_attach: the
+ * worker, after the fork, takes lg as its own. */
+struct source_ledger;
+struct source_ledger *source_ledger_new(void);
+void	source_ledger_attach(struct source_ledger *lg);
+unsigned long source_ledger_release(struct source_ledger *lg);
 /* Entries in use, slots, buckets forgotten at the cap (for tests). */
 void	source_table_stats(struct source_table *, size_t *used_r,
 	    size_t *cap_r, unsigned long *forgotten_r);
@@ -278,6 +298,10 @@ struct tls_settings {
 	bool			 t_tickets;
 	struct tls_ctx		*t_ctx;		/* what tls_build made */
 };
+/* Makes fork(2) wait for calls into OpenSSL in progress on other threads
+ * (a child must not inherit its locks held); call at start, before any
+ * plugin is loaded.  Any number of times. */
+void	tls_init(void);
 /* Loads the certificates, keys and CAs of t and builds its contexts;
  * problems go to d as FILE:LINE of the setting concerned.  0 or -1. */
 int	tls_build(struct tls_settings *, const char *listener_name,

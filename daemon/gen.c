@@ -34,6 +34,11 @@
  *                      new settings are applied to it (lsock_adjust);
  *                      its own mutex, since any accepting loop or
  *                      request thread takes and any thread gives back.
+ *                      With worker_processes it is in shared memory once
+ *                      a listener of the socket has per-source rules:
+ *                      each process unmaps its own mapping with its lsock
+ *                      (source.c), and each worker's ledger of what it
+ *                      holds belongs to its struct wproc (worker.c).
  *                      With worker_processes, the supervisor's gens
  *                      have no handler instance (g_prepared false:
  *                      each worker prepares its copy after the fork),

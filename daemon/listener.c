@@ -96,6 +96,27 @@ lsock_source_configure(struct lsock *k, const struct listener *l)
 	    l->l_source_prefix_v6);
 }
 
+void
+lsock_share_sources(struct lsock *k, const struct listener *l)
+{
+	struct source_table *t;
+
+	if (source_table_is_shared(k->k_sources) ||
+	    (l->l_max_per_source == 0 && l->l_rate_per_source <= 0))
+		return;
+	/* The supervisor never counts: the table it replaces is empty, and
+	 * the workers running with it had no per-source rule. */
+	if ((t = source_table_new_shared(0)) == NULL) {
+		log_about(LOG_WARNING, l->l_name, NULL, "cannot map the "
+		    "per-source table (%s): max_per_source and "
+		    "rate_per_source count per worker", strerror(errno));
+		return;
+	}
+	source_table_free(k->k_sources);
+	k->k_sources = t;
+	lsock_source_configure(k, l);
+}
+
 /* A socket object around fd, for l's address. */
 static struct lsock *
 lsock_new(const struct listener *l, int fd)

@@ -103,6 +103,8 @@ main(int argc, char *argv[])
 		log_setlevel(level);
 	level_cli = level;
 
+	/* Before any plugin registers fork handlers of its own. */
+	tls_init();
 	diag_init(&d);
 	if (list) {
 		/* The listing needs the handler directory only. */

@@ -331,6 +331,10 @@ int	lsock_restore_address(struct lsock *k, char *err, size_t errlen);
 /* Applies what may change on a kept socket (backlog, unix mode,
  * SO_REUSEPORT) for l. */
 void	lsock_adjust(struct lsock *k, const struct listener *l);
+/* The supervisor of worker processes, before it forks workers that serve
+ * l on k: k's per-source table moves to shared memory if l has
+ * per-source rules (kept with k from then on). */
+void	lsock_share_sources(struct lsock *k, const struct listener *l);
 /* Closes the inherited sockets no listener took (logged) and forgets the
  * rest, which belong to their listeners now. */
 void	listener_inherited_release(void);

@@ -20,11 +20,40 @@
  * this is counted and logged.  Only when every entry on the path has a
  * request in progress (hundreds of thousands of connections at once) is
  * the new client refused (SOURCE_FULL), which the caller counts and logs.
+ *
+ * With worker_processes, a table whose listener has per-source rules is
+ * shared by every worker (source_table_new_shared): the supervisor maps
+ * it (MAP_SHARED|MAP_ANONYMOUS, its full size at once, pages touched as
+ * sources come) before it forks the workers that use it; its mutex is
+ * process-shared and robust.  Ownership:
+ *   shared table   one mapping per process that has it: the supervisor's
+ *                  (made with the socket's lsock, or when a reload gives
+ *                  a kept socket per-source rules) and every worker's
+ *                  copy, inherited at the fork; each process unmaps its
+ *                  own when its lsock goes (source_table_free), and the
+ *                  memory goes with the last.  Only the supervisor's
+ *                  list (source_shared) knows them all.
+ *   ledger         one per worker process (struct source_ledger): one
+ *                  record per request it holds counted in a shared table
+ *                  (table id, key), written under that table's lock, so
+ *                  that the ledgers of the living workers always sum up
+ *                  to each table's counts.  Mapped by the supervisor
+ *                  before the fork (source_ledger_new), owned by its
+ *                  struct wproc, unmapped by source_ledger_release once
+ *                  the worker is reaped, after giving back what it held.
+ *   A worker that dies holding a table's lock leaves it half changed: the
+ *   next to lock it (EOWNERDEAD) empties it and marks it lost, and the
+ *   supervisor, when it reaps the dead worker, counts it again from the
+ *   ledgers of the living (rate buckets start full again: logged).
  */
+#include <sys/mman.h>
 #include <sys/queue.h>
 #include <sys/random.h>
 #include <netinet/in.h>
+
+#include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -42,6 +71,8 @@
 #define SOURCE_HAND_MAX		1024
 /* Seconds between two reports of forgotten buckets. */
 #define SOURCE_REPORT_EVERY	10
+/* Requests counted in shared tables that one worker holds at once. */
+#define SOURCE_HOLDS		(1u << 18)
 
 struct source_entry {
 	uint8_t			 e_addr[16];	/* masked */
@@ -65,8 +96,39 @@ struct source_table {
 	int			 t_prefix4, t_prefix6;	/* + 1; 0: unknown */
 	unsigned long		 t_forgotten, t_forgotten_reported;
 	double			 t_reported;	/* source_now() */
-	LIST_ENTRY(source_table) t_entry;	/* source_tables */
+	LIST_ENTRY(source_table) t_entry;	/* source_tables; not shared */
+	/* Shared tables (worker processes): the struct and its slots are
+	 * one mapping of t_maplen bytes. */
+	bool			 t_shared;
+	bool			 t_lost;	/* emptied after a death */
+	uint32_t		 t_id;		/* in ledgers; 0: not shared */
+	size_t			 t_maplen;
 };
+
+/* One request that a worker holds counted in a shared table. */
+struct source_hold {
+	atomic_uint		 h_table;	/* its t_id; 0: free */
+	uint8_t			 h_bits;
+	uint8_t			 h_addr[16];
+};
+
+struct source_ledger {
+	atomic_uint		 lg_high;	/* records ever used */
+	struct source_hold	 lg_holds[SOURCE_HOLDS];
+};
+
+/* The supervisor's: every shared table it has, every worker's ledger. */
+static struct source_table	**source_shared;
+static size_t			  source_nshared;
+static struct source_ledger	**source_ledgers;
+static size_t			  source_nledgers;
+static uint32_t			  source_next_id = 1;
+
+/* A worker's: its ledger, the records it may use again. */
+static struct source_ledger	*source_self;
+static pthread_mutex_t		 source_self_mtx = PTHREAD_MUTEX_INITIALIZER;
+static uint32_t			*source_free;
+static size_t			 source_nfree, source_free_cap;
 
 /* Every table, so that fork(2) can hold all their locks: a fork child
  * (behind a PROXY header) counts its client too, and must not find a
@@ -102,6 +164,28 @@ source_atfork_register(void)
 	    source_atfork_release);
 }
 
+/* The slots a table of at most max_slots (0: the default) may have. */
+static size_t
+source_max_slots(size_t max_slots)
+{
+	size_t max = SOURCE_MAX_SLOTS;
+
+	if (max_slots != 0) {
+		for (max = SOURCE_MIN_SLOTS; max < max_slots;)
+			max *= 2;
+	}
+	return max;
+}
+
+static void
+source_seed(struct source_table *t)
+{
+	if (getrandom(&t->t_seed, sizeof(t->t_seed), GRND_NONBLOCK) !=
+	    (ssize_t)sizeof(t->t_seed))
+		t->t_seed = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ull ^
+		    (uint64_t)getpid() ^ (uint64_t)(uintptr_t)t;
+}
+
 struct source_table *
 source_table_new(size_t max_slots)
 {
@@ -110,19 +194,59 @@ source_table_new(size_t max_slots)
 
 	pthread_once(&once, source_atfork_register);
 	pthread_mutex_init(&t->t_mtx, NULL);
-	t->t_max = SOURCE_MAX_SLOTS;
-	if (max_slots != 0) {
-		for (t->t_max = SOURCE_MIN_SLOTS; t->t_max < max_slots;)
-			t->t_max *= 2;
-	}
-	if (getrandom(&t->t_seed, sizeof(t->t_seed), GRND_NONBLOCK) !=
-	    (ssize_t)sizeof(t->t_seed))
-		t->t_seed = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ull ^
-		    (uint64_t)getpid() ^ (uint64_t)(uintptr_t)t;
+	t->t_max = source_max_slots(max_slots);
+	source_seed(t);
 	pthread_mutex_lock(&source_tables_mtx);
 	LIST_INSERT_HEAD(&source_tables, t, t_entry);
 	pthread_mutex_unlock(&source_tables_mtx);
 	return t;
+}
+
+/* The slots of a shared table start here in its mapping. */
+static size_t
+source_header_len(void)
+{
+	return (sizeof(struct source_table) + 63) & ~(size_t)63;
+}
+
+struct source_table *
+source_table_new_shared(size_t max_slots)
+{
+	struct source_table	*t;
+	pthread_mutexattr_t	 attr;
+	size_t			 max = source_max_slots(max_slots);
+	size_t			 len = source_header_len() +
+	    max * sizeof(struct source_entry);
+	void			*p;
+
+	/* Untouched pages cost nothing: reserve no swap for them. */
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	t = p;
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+	pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+	pthread_mutex_init(&t->t_mtx, &attr);
+	pthread_mutexattr_destroy(&attr);
+	t->t_slots = (struct source_entry *)(void *)((char *)p +
+	    source_header_len());
+	t->t_cap = t->t_max = max;
+	t->t_shared = true;
+	t->t_maplen = len;
+	t->t_id = source_next_id++;
+	source_seed(t);
+	source_shared = xreallocarray(source_shared, source_nshared + 1,
+	    sizeof(*source_shared));
+	source_shared[source_nshared++] = t;
+	return t;
+}
+
+bool
+source_table_is_shared(const struct source_table *t)
+{
+	return t->t_shared;
 }
 
 void
@@ -130,12 +254,59 @@ source_table_free(struct source_table *t)
 {
 	if (t == NULL)
 		return;
+	if (t->t_shared) {
+		/* Our mapping only: other processes keep theirs, and the
+		 * mutex with them. */
+		for (size_t i = 0; i < source_nshared; i++)
+			if (source_shared[i] == t) {
+				source_shared[i] = source_shared[
+				    --source_nshared];
+				break;
+			}
+		munmap(t, t->t_maplen);
+		return;
+	}
 	pthread_mutex_lock(&source_tables_mtx);
 	LIST_REMOVE(t, t_entry);
 	pthread_mutex_unlock(&source_tables_mtx);
 	free(t->t_slots);
 	pthread_mutex_destroy(&t->t_mtx);
 	free(t);
+}
+
+/* Empties t's slots (a shared table's pages are given back). */
+static void
+source_clear(struct source_table *t)
+{
+	size_t len = t->t_cap * sizeof(*t->t_slots);
+
+	if (t->t_slots != NULL && (!t->t_shared ||
+	    madvise(t->t_slots, len, MADV_REMOVE) == -1))
+		memset(t->t_slots, 0, len);
+	t->t_used = 0;
+	t->t_since_sweep = 0;
+}
+
+/* Locks t; a shared table whose last holder died with it locked is
+ * emptied (it may be half changed) and marked lost, for the supervisor
+ * to count again (source_ledger_release). */
+static void
+source_lock(struct source_table *t)
+{
+	int rc = pthread_mutex_lock(&t->t_mtx);
+
+	if (rc == EOWNERDEAD) {
+		source_clear(t);
+		t->t_lost = true;
+		rc = pthread_mutex_consistent(&t->t_mtx);
+	}
+	SSD_ASSERT(rc == 0);
+}
+
+static void
+source_unlock(struct source_table *t)
+{
+	pthread_mutex_unlock(&t->t_mtx);
 }
 
 double
@@ -244,14 +415,14 @@ source_find(struct source_table *t, const struct source_key *key)
 	}
 }
 
-/* Rebuilds the table with cap slots, without its idle entries (with
- * all, without any that has nothing in progress). */
+/* Rebuilds a private table with cap slots, without its idle entries. */
 static void
-source_rebuild_keep(struct source_table *t, size_t cap, double now, bool all)
+source_rebuild(struct source_table *t, size_t cap, double now)
 {
 	struct source_entry	*old = t->t_slots;
 	size_t			 oldcap = t->t_cap;
 
+	SSD_ASSERT(!t->t_shared);
 	t->t_slots = xcalloc(cap, sizeof(*t->t_slots));
 	t->t_cap = cap;
 	t->t_used = 0;
@@ -260,8 +431,7 @@ source_rebuild_keep(struct source_table *t, size_t cap, double now, bool all)
 		struct source_entry	*e = &old[i], *n;
 		struct source_key	 k;
 
-		if (!e->e_used || source_is_idle(t, e, now) ||
-		    (all && e->e_count == 0))
+		if (!e->e_used || source_is_idle(t, e, now))
 			continue;
 		memcpy(k.sk_addr, e->e_addr, 16);
 		k.sk_bits = e->e_bits;
@@ -270,12 +440,6 @@ source_rebuild_keep(struct source_table *t, size_t cap, double now, bool all)
 		t->t_used++;
 	}
 	free(old);
-}
-
-static void
-source_rebuild(struct source_table *t, size_t cap, double now)
-{
-	source_rebuild_keep(t, cap, now, false);
 }
 
 /* Deletes e, shifting back the entries after it that its slot kept on
@@ -303,6 +467,23 @@ source_delete(struct source_table *t, struct source_entry *e)
 	}
 	memset(&t->t_slots[hole], 0, sizeof(t->t_slots[hole]));
 	t->t_used--;
+}
+
+/* Drops t's idle entries (with all, every entry with nothing in
+ * progress) in place: a shared table cannot be reallocated.  An entry
+ * that a deletion shifts back into slot i is looked at again; one that
+ * wraps round to the end was kept already and is kept again. */
+static void
+source_sweep(struct source_table *t, double now, bool all)
+{
+	for (size_t i = 0; t->t_slots != NULL && i < t->t_cap; i++) {
+		struct source_entry *e = &t->t_slots[i];
+
+		while (e->e_used && (source_is_idle(t, e, now) ||
+		    (all && e->e_count == 0)))
+			source_delete(t, e);
+	}
+	t->t_since_sweep = 0;
 }
 
 /* How full c's bucket is (1: idle), or -1 if it has requests in
@@ -339,7 +520,7 @@ source_place(struct source_table *t, const struct source_key *key,
 
 		/* Sweep; grow if it leaves the table over half full. */
 		if (t->t_since_sweep >= t->t_cap / 8 || t->t_cap < t->t_max)
-			source_rebuild(t, cap, now);
+			source_sweep(t, now, false);
 		if (t->t_used + 1 > cap / 2 && cap < t->t_max)
 			source_rebuild(t, cap * 2, now);
 	}
@@ -391,8 +572,61 @@ source_place(struct source_table *t, const struct source_key *key,
 	return best;
 }
 
+/* A record of this worker's ledger for one more request, or -1 if it
+ * has none left. */
+static long
+source_hold_new(void)
+{
+	long		 i = -1;
+	unsigned	 high;
+
+	pthread_mutex_lock(&source_self_mtx);
+	if (source_nfree > 0)
+		i = source_free[--source_nfree];
+	else if ((high = atomic_load(&source_self->lg_high)) < SOURCE_HOLDS) {
+		i = high;
+		atomic_store(&source_self->lg_high, high + 1);
+	}
+	pthread_mutex_unlock(&source_self_mtx);
+	return i;
+}
+
+static void
+source_hold_free(uint32_t i)
+{
+	pthread_mutex_lock(&source_self_mtx);
+	if (source_nfree == source_free_cap) {
+		source_free_cap = source_free_cap == 0 ? 64 :
+		    source_free_cap * 2;
+		source_free = xreallocarray(source_free, source_free_cap,
+		    sizeof(*source_free));
+	}
+	source_free[source_nfree++] = i;
+	pthread_mutex_unlock(&source_self_mtx);
+}
+
+/* In a worker, under t's lock: key's request is written in the ledger
+ * (the table's id last: a record half written is a free one). */
+static bool
+source_hold(struct source_table *t, struct source_key *key)
+{
+	struct source_hold	*h;
+	long			 i;
+
+	if (!t->t_shared || source_self == NULL)
+		return true;
+	if ((i = source_hold_new()) == -1)
+		return false;
+	h = &source_self->lg_holds[i];
+	memcpy(h->h_addr, key->sk_addr, 16);
+	h->h_bits = key->sk_bits;
+	atomic_store(&h->h_table, t->t_id);
+	key->sk_hold = (uint32_t)i + 1;
+	return true;
+}
+
 enum source_verdict
-source_take(struct source_table *t, const struct source_key *key,
+source_take(struct source_table *t, struct source_key *key,
     const struct source_rule *rule, double now)
 {
 	struct source_entry	*e;
@@ -400,9 +634,10 @@ source_take(struct source_table *t, const struct source_key *key,
 	unsigned long		 forgotten = 0;
 	size_t			 used = 0;
 
+	key->sk_hold = 0;
 	if (!key->sk_valid)
 		return SOURCE_OK;	/* unix clients have no address */
-	pthread_mutex_lock(&t->t_mtx);
+	source_lock(t);
 	t->t_rate = rule->sr_rate;
 	t->t_burst = rule->sr_burst;
 	e = t->t_slots != NULL ? source_find(t, key) : NULL;
@@ -429,6 +664,12 @@ source_take(struct source_table *t, const struct source_key *key,
 		else
 			e->e_tokens -= 1;
 	}
+	if (v == SOURCE_OK && !source_hold(t, key)) {
+		/* The worker's ledger is full: as if the table were. */
+		v = SOURCE_FULL;
+		if (rule->sr_rate > 0)
+			e->e_tokens += 1;
+	}
 	if (v == SOURCE_OK)
 		e->e_count++;
 	else if (source_is_idle(t, e, now) && rule->sr_rate <= 0)
@@ -441,7 +682,7 @@ out:
 		t->t_reported = now;
 		used = t->t_used;
 	}
-	pthread_mutex_unlock(&t->t_mtx);
+	source_unlock(t);
 	if (forgotten > 0)
 		log_noticex("per-source table full (%zu sources): the partly "
 		    "spent rate buckets of %lu sources with nothing in "
@@ -455,16 +696,15 @@ source_table_configure(struct source_table *t, const struct source_rule *rule,
 {
 	bool regroup;
 
-	pthread_mutex_lock(&t->t_mtx);
+	source_lock(t);
 	regroup = (t->t_prefix4 != 0 && t->t_prefix4 != prefix4 + 1) ||
 	    (t->t_prefix6 != 0 && t->t_prefix6 != prefix6 + 1);
 	t->t_prefix4 = prefix4 + 1;
 	t->t_prefix6 = prefix6 + 1;
 	t->t_rate = rule->sr_rate;
 	t->t_burst = rule->sr_burst;
-	if (t->t_slots != NULL)
-		source_rebuild_keep(t, t->t_cap, source_now(), regroup);
-	pthread_mutex_unlock(&t->t_mtx);
+	source_sweep(t, source_now(), regroup);
+	source_unlock(t);
 }
 
 void
@@ -474,21 +714,149 @@ source_put(struct source_table *t, const struct source_key *key)
 
 	if (!key->sk_valid)
 		return;
-	pthread_mutex_lock(&t->t_mtx);
+	source_lock(t);
 	e = t->t_slots != NULL ? source_find(t, key) : NULL;
 	if (e != NULL && e->e_used && e->e_count > 0 &&
 	    --e->e_count == 0 && t->t_rate <= 0)
 		source_delete(t, e);
-	pthread_mutex_unlock(&t->t_mtx);
+	if (key->sk_hold != 0 && source_self != NULL)
+		atomic_store(&source_self->lg_holds[key->sk_hold - 1].h_table,
+		    0);
+	source_unlock(t);
+	if (key->sk_hold != 0 && source_self != NULL)
+		source_hold_free(key->sk_hold - 1);
 }
 
 void
 source_table_stats(struct source_table *t, size_t *used_r, size_t *cap_r,
     unsigned long *forgotten_r)
 {
-	pthread_mutex_lock(&t->t_mtx);
+	source_lock(t);
 	*used_r = t->t_used;
 	*cap_r = t->t_cap;
 	*forgotten_r = t->t_forgotten;
-	pthread_mutex_unlock(&t->t_mtx);
+	source_unlock(t);
+}
+
+/* ---- ledgers: the supervisor, and a worker's start ---- */
+
+struct source_ledger *
+source_ledger_new(void)
+{
+	void *p;
+
+	p = mmap(NULL, sizeof(struct source_ledger), PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	source_ledgers = xreallocarray(source_ledgers, source_nledgers + 1,
+	    sizeof(*source_ledgers));
+	source_ledgers[source_nledgers++] = p;
+	return p;
+}
+
+void
+source_ledger_attach(struct source_ledger *lg)
+{
+	/* The other workers' ledgers are the supervisor's to read. */
+	for (size_t i = 0; i < source_nledgers; i++)
+		if (source_ledgers[i] != lg)
+			munmap(source_ledgers[i], sizeof(struct source_ledger));
+	free(source_ledgers);
+	source_ledgers = NULL;
+	source_nledgers = 0;
+	free(source_free);
+	source_free = NULL;
+	source_nfree = source_free_cap = 0;
+	source_self = lg;
+}
+
+/* Counts t again (emptied: t_lost) from the ledgers of the living
+ * workers; the buckets start full. */
+static unsigned long
+source_recount(struct source_table *t, double now)
+{
+	unsigned long n = 0;
+
+	source_clear(t);
+	for (size_t j = 0; j < source_nledgers; j++) {
+		struct source_ledger	*lg = source_ledgers[j];
+		unsigned		 high = atomic_load(&lg->lg_high);
+
+		for (unsigned i = 0; i < high && i < SOURCE_HOLDS; i++) {
+			struct source_hold	*h = &lg->lg_holds[i];
+			struct source_entry	*e;
+			struct source_key	 k;
+
+			if (atomic_load(&h->h_table) != t->t_id)
+				continue;
+			memcpy(k.sk_addr, h->h_addr, 16);
+			k.sk_bits = h->h_bits;
+			e = source_find(t, &k);
+			if (!e->e_used) {
+				if (t->t_used + 1 > t->t_cap / 8 * 7)
+					continue;
+				memcpy(e->e_addr, k.sk_addr, 16);
+				e->e_bits = k.sk_bits;
+				e->e_used = true;
+				e->e_tokens = t->t_burst;
+				e->e_stamp = now;
+				t->t_used++;
+			}
+			e->e_count++;
+			n++;
+		}
+	}
+	t->t_lost = false;
+	return n;
+}
+
+unsigned long
+source_ledger_release(struct source_ledger *lg)
+{
+	double		 now = source_now();
+	unsigned long	 given = 0;
+	unsigned	 high;
+
+	if (lg == NULL)
+		return 0;
+	for (size_t j = 0; j < source_nledgers; j++)
+		if (source_ledgers[j] == lg) {
+			source_ledgers[j] = source_ledgers[--source_nledgers];
+			break;
+		}
+	high = atomic_load(&lg->lg_high);
+	for (size_t j = 0; j < source_nshared; j++) {
+		struct source_table *t = source_shared[j];
+
+		source_lock(t);
+		if (t->t_lost) {
+			unsigned long n = source_recount(t, now);
+
+			source_unlock(t);
+			log_warningx("a worker died while it changed per-source "
+			    "counts: counted again from the other workers (%lu "
+			    "requests in progress); rate buckets start full", n);
+			continue;
+		}
+		for (unsigned i = 0; i < high && i < SOURCE_HOLDS; i++) {
+			struct source_hold	*h = &lg->lg_holds[i];
+			struct source_entry	*e;
+			struct source_key	 k;
+
+			if (atomic_load(&h->h_table) != t->t_id)
+				continue;
+			memcpy(k.sk_addr, h->h_addr, 16);
+			k.sk_bits = h->h_bits;
+			e = source_find(t, &k);
+			if (e->e_used && e->e_count > 0) {
+				given++;
+				if (--e->e_count == 0 && t->t_rate <= 0)
+					source_delete(t, e);
+			}
+		}
+		source_unlock(t);
+	}
+	munmap(lg, sizeof(*lg));
+	return given;
 }

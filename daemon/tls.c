@@ -20,6 +20,8 @@
  */
 #include <sys/socket.h>
 
+#include <pthread.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -56,6 +58,83 @@ struct tls_conn {
 	bool		 c_rdeof;	/* the client's end was read */
 	char		*c_s_dn, *c_i_dn;	/* cached for ssd_env */
 };
+
+/*
+ * fork(2) while another thread is inside OpenSSL would hand the child a
+ * lock that nobody there will release (OpenSSL 3 has no fork handlers of
+ * its own): a fork-model child that then does its handshake would hang.
+ * So every call into OpenSSL holds tls_fork_lock shared, never across a
+ * wait, and fork takes it exclusively (pthread_atfork, registered by
+ * tls_init at start: before any plugin's handlers, whose prepare - the
+ * python plugin's takes its GIL - must run first, as the prepare
+ * handlers run in the reverse order of their registration).
+ */
+static pthread_rwlock_t	tls_fork_lock;
+static pthread_once_t	tls_once = PTHREAD_ONCE_INIT;
+
+static void
+tls_atfork_prepare(void)
+{
+	pthread_rwlock_wrlock(&tls_fork_lock);
+}
+
+static void
+tls_atfork_parent(void)
+{
+	pthread_rwlock_unlock(&tls_fork_lock);
+}
+
+static void	tls_lock_setup(void);
+
+/* The child is another thread (another tid) than the one that took the
+ * lock, which glibc's unlock would take for a reader: the lock is made
+ * afresh instead (nothing else runs in the child). */
+static void
+tls_atfork_child(void)
+{
+	tls_lock_setup();
+}
+
+static void
+tls_lock_setup(void)
+{
+	pthread_rwlockattr_t a;
+
+	/* A waiting fork goes before new readers: under load it would
+	 * otherwise wait for a moment without any call in progress. */
+	pthread_rwlockattr_init(&a);
+	pthread_rwlockattr_setkind_np(&a,
+	    PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&tls_fork_lock, &a);
+	pthread_rwlockattr_destroy(&a);
+}
+
+static void
+tls_init_once(void)
+{
+	tls_lock_setup();
+	pthread_atfork(tls_atfork_prepare, tls_atfork_parent,
+	    tls_atfork_child);
+}
+
+void
+tls_init(void)
+{
+	pthread_once(&tls_once, tls_init_once);
+}
+
+static void
+tls_lock(void)
+{
+	tls_init();
+	pthread_rwlock_rdlock(&tls_fork_lock);
+}
+
+static void
+tls_unlock(void)
+{
+	pthread_rwlock_unlock(&tls_fork_lock);
+}
 
 /* The reason of the oldest error OpenSSL queued, or what. */
 static const char *
@@ -160,6 +239,8 @@ tls_sni_cb(SSL *ssl, int *alert, void *arg)
 		return SSL_TLSEXT_ERR_ALERT_FATAL;
 	return SSL_TLSEXT_ERR_OK;
 }
+
+static int	tls_build_locked(struct tls_settings *, const char *, struct diag *);
 
 /* A context with t's settings and the certificate and key of tc. */
 static SSL_CTX *
@@ -282,6 +363,17 @@ fail:
 int
 tls_build(struct tls_settings *t, const char *name, struct diag *d)
 {
+	int rc;
+
+	tls_lock();
+	rc = tls_build_locked(t, name, d);
+	tls_unlock();
+	return rc;
+}
+
+static int
+tls_build_locked(struct tls_settings *t, const char *name, struct diag *d)
+{
 	struct tls_ctx	*x = xcalloc(1, sizeof(*x));
 	int		 rc = 0;
 
@@ -313,9 +405,11 @@ tls_settings_free(struct tls_settings *t)
 	struct tls_ctx *x = t->t_ctx;
 
 	if (x != NULL) {
+		tls_lock();
 		SSL_CTX_free(x->x_main);
 		for (size_t i = 0; i < x->x_nsni; i++)
 			SSL_CTX_free(x->x_sni[i].n_ctx);
+		tls_unlock();
 		free(x->x_sni);
 		free(x);
 		t->t_ctx = NULL;
@@ -354,7 +448,9 @@ tls_conn_free(struct tls_conn *c)
 {
 	if (c == NULL)
 		return;
+	tls_lock();
 	SSL_free(c->c_ssl);
+	tls_unlock();
 	free(c->c_s_dn);
 	free(c->c_i_dn);
 	free(c);
@@ -369,23 +465,30 @@ tls_accept(struct ssd_request *rq, char *why, size_t whylen)
 	int		 rc, e;
 
 	c = xcalloc(1, sizeof(*c));
+	tls_lock();
 	ERR_clear_error();
 	if ((c->c_ssl = SSL_new(t->t_ctx->x_main)) == NULL ||
 	    SSL_set_fd(c->c_ssl, rq->rq_fd) != 1) {
 		snprintf(why, whylen, "TLS: %s", tls_reason("out of memory"));
-		tls_conn_free(c);
 		ERR_clear_error();
+		tls_unlock();
+		tls_conn_free(c);
 		return -1;
 	}
+	tls_unlock();
 	rq->rq_tls = c;
 	if (rq->rq_timeout > 0)
 		end = tls_now() + rq->rq_timeout;
 	for (;;) {
+		tls_lock();
 		ERR_clear_error();
-		if ((rc = SSL_accept(c->c_ssl)) == 1)
+		if ((rc = SSL_accept(c->c_ssl)) == 1) {
+			tls_unlock();
 			break;
+		}
 		e = SSL_get_error(c->c_ssl, rc);
 		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+			tls_unlock();
 			if (tls_wait(rq, e, end) == 0)
 				continue;
 			snprintf(why, whylen, "TLS handshake %s",
@@ -393,6 +496,7 @@ tls_accept(struct ssd_request *rq, char *why, size_t whylen)
 			    errno == ECONNABORTED ? "cut by the stop" :
 			    strerror(errno));
 			rq->rq_timedout = false;	/* refused, not timed out */
+			tls_lock();
 		} else if (e == SSL_ERROR_SYSCALL)
 			snprintf(why, whylen, "TLS handshake failed: %s",
 			    errno == 0 ? "the client closed the connection" :
@@ -402,6 +506,7 @@ tls_accept(struct ssd_request *rq, char *why, size_t whylen)
 			    tls_reason("protocol error"));
 		c->c_broken = true;
 		ERR_clear_error();
+		tls_unlock();
 		return -1;
 	}
 	c->c_done = true;
@@ -456,8 +561,9 @@ tls_failed(struct ssd_request *rq, struct tls_conn *c, int rc, int *want,
 	return false;
 }
 
-ssize_t
-tls_read_try(struct ssd_request *rq, void *buf, size_t len, short *want)
+static ssize_t
+tls_read_try_locked(struct ssd_request *rq, void *buf, size_t len,
+    short *want)
 {
 	struct tls_conn	*c = rq->rq_tls;
 	size_t		 n;
@@ -489,8 +595,8 @@ tls_read_try(struct ssd_request *rq, void *buf, size_t len, short *want)
 	return -1;
 }
 
-ssize_t
-tls_write_try(struct ssd_request *rq, const void *buf, size_t len,
+static ssize_t
+tls_write_try_locked(struct ssd_request *rq, const void *buf, size_t len,
     short *want)
 {
 	struct tls_conn	*c = rq->rq_tls;
@@ -515,6 +621,35 @@ tls_write_try(struct ssd_request *rq, const void *buf, size_t len,
 	if (eof)
 		errno = EPIPE;
 	return -1;
+}
+
+ssize_t
+tls_read_try(struct ssd_request *rq, void *buf, size_t len, short *want)
+{
+	ssize_t	 n;
+	int	 err;
+
+	tls_lock();
+	n = tls_read_try_locked(rq, buf, len, want);
+	err = errno;
+	tls_unlock();
+	errno = err;
+	return n;
+}
+
+ssize_t
+tls_write_try(struct ssd_request *rq, const void *buf, size_t len,
+    short *want)
+{
+	ssize_t	 n;
+	int	 err;
+
+	tls_lock();
+	n = tls_write_try_locked(rq, buf, len, want);
+	err = errno;
+	tls_unlock();
+	errno = err;
+	return n;
 }
 
 ssize_t
@@ -593,16 +728,21 @@ tls_close_notify(struct ssd_request *rq)
 	end = tls_now() + TLS_SHUTDOWN_WAIT;
 	saved = rq->rq_timedout;
 	for (;;) {
+		tls_lock();
 		ERR_clear_error();
-		if ((rc = SSL_shutdown(c->c_ssl)) >= 0)
+		if ((rc = SSL_shutdown(c->c_ssl)) >= 0) {
+			ERR_clear_error();
+			tls_unlock();
 			break;
+		}
 		e = SSL_get_error(c->c_ssl, rc);
+		ERR_clear_error();
+		tls_unlock();
 		if ((e != SSL_ERROR_WANT_WRITE && e != SSL_ERROR_WANT_READ) ||
 		    tls_wait(rq, e, end) == -1)
 			break;
 	}
 	rq->rq_timedout = saved;
-	ERR_clear_error();
 	return rc >= 0 ? 0 : -1;
 }
 
@@ -651,8 +791,21 @@ tls_dn(const X509_NAME *name)
 	return s;
 }
 
+static const char *tls_env_locked(const struct ssd_request *, const char *);
+
 const char *
 tls_env(const struct ssd_request *rq, const char *name)
+{
+	const char *v;
+
+	tls_lock();
+	v = tls_env_locked(rq, name);
+	tls_unlock();
+	return v;
+}
+
+static const char *
+tls_env_locked(const struct ssd_request *rq, const char *name)
 {
 	struct tls_conn	*c = rq->rq_tls;
 	X509		*peer;
@@ -690,5 +843,7 @@ tls_env(const struct ssd_request *rq, const char *name)
 void
 tls_thread_stop(void)
 {
+	tls_lock();
 	OPENSSL_thread_stop();
+	tls_unlock();
 }

@@ -21,9 +21,15 @@
  *                  binds the socket and taken back once no process can
  *                  use it (the socket is gone from the supervisor and
  *                  every worker that ran with it has been reaped).
- *   A worker's counts are its own (ls_by, ws_active): when it dies, the
- *   supervisor takes them back from the totals, so that a crash does not
- *   leave slots taken for ever.
+ *   struct source_ledger  one per wproc (source.c), mapped in
+ *                  worker_spawn before the fork, released in worker_forget
+ *                  once the worker is reaped: what it held counted in the
+ *                  per-source tables, which the sockets' lsocks own (in
+ *                  shared memory as soon as a listener of theirs has
+ *                  per-source rules: worker_share_socks).
+ *   A worker's counts are its own (ls_by, ws_active, its ledger): when it
+ *   dies, the supervisor takes them back from the totals, so that a crash
+ *   does not leave slots taken for ever.
  */
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -87,6 +93,7 @@ struct wproc {
 	unsigned		 p_slot;
 	int			 p_index;	/* in the current gen, or -1 */
 	struct gen		*p_gen;		/* a reference */
+	struct source_ledger	*p_ledger;	/* or NULL */
 	double			 p_started;
 	double			 p_kill_at;	/* draining: SIGKILL then */
 	bool			 p_draining;
@@ -291,7 +298,7 @@ worker_beat_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 /* In the child, after the fork: becomes a worker of g and never returns. */
 static void __attribute__((noreturn))
-worker_child(struct gen *g, unsigned slot)
+worker_child(struct gen *g, unsigned slot, struct source_ledger *ledger)
 {
 	struct diag	 d;
 	sigset_t	 none;
@@ -309,6 +316,7 @@ worker_child(struct gen *g, unsigned slot)
 	sd_forget();
 	worker_self = &worker_shm->sh_slots[slot];
 	worker_self_slot = slot;
+	source_ledger_attach(ledger);
 	/* Only this generation lives here: one reference, the server's;
 	 * each socket, one per listener of g serving it.  The unix socket
 	 * files are the supervisor's to remove. */
@@ -364,13 +372,16 @@ worker_slot_get(void)
 	return -1;
 }
 
-/* The sockets of g get a shared count each, if they have none. */
+/* The sockets of g get a shared count each, if they have none, and a
+ * shared per-source table if their listener has per-source rules. */
 static void
 worker_share_socks(struct gen *g)
 {
 	for (size_t i = 0; i < g->g_nruns; i++) {
 		struct lsock *k = g->g_runs[i].r_sock;
 
+		if (k != NULL)
+			lsock_share_sources(k, g->g_runs[i].r_listener);
 		if (k == NULL || k->k_share != NULL)
 			continue;
 		for (unsigned j = 0; j < WORKER_LSHARES; j++)
@@ -418,9 +429,10 @@ worker_lsock_gone(struct lsock *k)
 static void
 worker_spawn(size_t index, struct gen *g)
 {
-	struct wproc	*p;
-	int		 slot;
-	pid_t		 pid;
+	struct wproc		*p;
+	struct source_ledger	*ledger;
+	int			 slot;
+	pid_t			 pid;
 
 	if ((slot = worker_slot_get()) == -1) {
 		log_errorx("cannot start worker %zu: %d worker processes are "
@@ -436,15 +448,19 @@ worker_spawn(size_t index, struct gen *g)
 		if (g->g_runs[i].r_sock != NULL &&
 		    !atomic_load(&g->g_runs[i].r_closing))
 			g->g_runs[i].r_share = g->g_runs[i].r_sock->k_share;
+	if ((ledger = source_ledger_new()) == NULL)
+		log_warning("worker %zu: no ledger for its per-source counts "
+		    "(they stay taken if it dies)", index);
 	fflush(NULL);
 	if ((pid = fork()) == -1) {
 		log_error("cannot start worker %zu: fork", index);
+		source_ledger_release(ledger);
 		sv.sv_slot_used[slot] = false;
 		sv.sv_pos[index].w_start_at = worker_now() + 1.0;
 		return;
 	}
 	if (pid == 0)
-		worker_child(g, (unsigned)slot);
+		worker_child(g, (unsigned)slot, ledger);
 	atomic_store(&worker_shm->sh_slots[slot].ws_pid, pid);
 	atomic_fetch_add(&worker_shm->sh_workers, 1);
 	p = xcalloc(1, sizeof(*p));
@@ -452,6 +468,7 @@ worker_spawn(size_t index, struct gen *g)
 	p->p_slot = (unsigned)slot;
 	p->p_index = (int)index;
 	p->p_gen = g;
+	p->p_ledger = ledger;
 	p->p_started = worker_now();
 	gen_ref(g);
 	worker_hold_socks(g, 1);
@@ -465,9 +482,13 @@ worker_spawn(size_t index, struct gen *g)
 static void
 worker_forget(struct wproc *p)
 {
-	struct wslot *s = &worker_shm->sh_slots[p->p_slot];
+	struct wslot	*s = &worker_shm->sh_slots[p->p_slot];
+	unsigned long	 given;
 
 	atomic_fetch_sub(&worker_shm->sh_active, atomic_load(&s->ws_active));
+	if ((given = source_ledger_release(p->p_ledger)) > 0)
+		log_debug("worker pid %ld: %lu per-source counts given back",
+		    (long)p->p_pid, given);
 	for (unsigned j = 0; j < WORKER_LSHARES; j++) {
 		struct lshare *ls = &worker_shm->sh_socks[j];
 		unsigned n;

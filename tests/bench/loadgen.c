@@ -10,7 +10,11 @@
  *             timed: messages/s and p50/p99 round-trip latency (from a
  *             fixed-size log-linear histogram, 1.6% resolution).
  *             "served" says how many connections completed a round trip
- *             in the timed part (a sync server serves one).
+ *             in the timed part (a sync server serves one).  With -R, a
+ *             connection that dies is opened again at once (a client
+ *             that reconnects), and each death with a message sent and
+ *             not yet echoed counts as a lost message ("lost"; deaths
+ *             while connecting are "connect_err" and lose none).
  *   connrate  keeps N connect-send-receive-close cycles in flight for -d
  *             seconds: new connections/s and errors.
  *   idle      opens N connections, at most 256 being set up at once, each
@@ -102,6 +106,7 @@ static struct {
 	bool			 rst;
 	pid_t			 pid;
 	bool			 tree;
+	bool			 reconnect;
 	unsigned long		 bulk_mib;
 } opt;
 
@@ -424,11 +429,13 @@ static bool		 pp_timed;
 static uint64_t		 pp_done;
 static unsigned		 pp_warmed;
 static unsigned		 pp_alive;	/* connected, not yet failed */
+static uint64_t		 pp_lost, pp_reconnects;	/* timed, with -R */
 
 static void
 pp_event(struct lg_conn *c, uint32_t events)
 {
-	uint64_t now;
+	uint64_t	 now;
+	bool		 outstanding;
 
 	switch (conn_event(c, events)) {
 	case 1:
@@ -447,8 +454,18 @@ pp_event(struct lg_conn *c, uint32_t events)
 			break;
 		/* FALLTHROUGH */
 	case -1:
+		outstanding = c->state == ST_SENDING ||
+		    c->state == ST_RECEIVING;
 		conn_close(c);
 		pp_alive--;
+		if (!opt.reconnect)
+			break;
+		if (pp_timed && outstanding)
+			pp_lost++;
+		if (pp_timed)
+			pp_reconnects++;
+		if (conn_open(c) == 0)
+			pp_alive++;
 		break;
 	}
 }
@@ -471,9 +488,15 @@ run_pingpong(void)
 	pp_timed = true;
 	start = now_ns();
 	end = start + (uint64_t)(opt.duration * 1e9);
-	while (!lg_quit && (t = now_ns()) < end)
+	while (!lg_quit && (t = now_ns()) < end) {
 		if (poll_round(end, pp_event) == -1)
 			return -1;
+		/* Slots whose open failed: retry at most once a round. */
+		for (unsigned i = 0; opt.reconnect && i < opt.nconns; i++)
+			if (conns[i].state == ST_FREE &&
+			    conn_open(&conns[i]) == 0)
+				pp_alive++;
+	}
 	t = now_ns();
 	for (unsigned i = 0; i < opt.nconns; i++) {
 		if (conns[i].served)
@@ -482,11 +505,15 @@ run_pingpong(void)
 	}
 	printf("mode=pingpong conns=%u size=%zu served=%u warmed=%u "
 	    "secs=%.3f msgs=%" PRIu64 " rate=%.0f p50_us=%.1f p99_us=%.1f "
-	    "errors=%lu first_error=%s\n", opt.nconns, opt.size, served,
+	    "errors=%lu first_error=%s", opt.nconns, opt.size, served,
 	    pp_warmed, (double)(t - start) / 1e9, pp_done,
 	    (double)pp_done / ((double)(t - start) / 1e9),
 	    hist_quantile_us(0.50), hist_quantile_us(0.99), err_total(),
 	    err_name(errs.first));
+	if (opt.reconnect)
+		printf(" lost=%" PRIu64 " reconnects=%" PRIu64
+		    " connect_err=%lu", pp_lost, pp_reconnects, errs.connect);
+	printf("\n");
 	return 0;
 }
 
@@ -942,7 +969,7 @@ usage(void)
 	    "[-a ADDR]\n"
 	    "               [-c CONNS] [-d SECONDS] [-w SECONDS] [-s SIZE] "
 	    "[-b MIB]\n"
-	    "               [-k fin|rst] [-P PID [-T]]\n");
+	    "               [-k fin|rst] [-R] [-P PID [-T]]\n");
 	exit(2);
 }
 
@@ -960,7 +987,7 @@ main(int argc, char *argv[])
 	opt.size = 64;
 	opt.warmup = 1.0;
 	opt.bulk_mib = 1024;
-	while ((ch = getopt(argc, argv, "a:b:c:d:k:m:p:P:s:Tw:")) != -1) {
+	while ((ch = getopt(argc, argv, "a:b:c:d:k:m:p:P:Rs:Tw:")) != -1) {
 		switch (ch) {
 		case 'a':
 			addr = optarg;
@@ -999,6 +1026,9 @@ main(int argc, char *argv[])
 			break;
 		case 'P':
 			opt.pid = (pid_t)atol(optarg);
+			break;
+		case 'R':
+			opt.reconnect = true;
 			break;
 		case 's':
 			opt.size = strtoul(optarg, NULL, 10);

@@ -28,6 +28,17 @@ def fds_of(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
 
 
+def sockets_of(pid):
+    n = 0
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            n += os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith(
+                "socket:")
+        except OSError:
+            pass
+    return n
+
+
 def slow_conf(name, delay=0.0, init_delay=0.0, **kw):
     return listener_conf(name, handler=fixture_plugin("slow"), extra=(
         "options = { delay = %s; init_delay = %s; }; " % (
@@ -93,6 +104,10 @@ class GenerationsFreedTests(DaemonTestCase):
         d.reload(text)
         wait_for(lambda: d.log_has(r"before reload #1 is released"), 5,
                  what="the first generation released")
+        # The baseline without a transient socket (a notification to
+        # NOTIFY_SOCKET opens one for its send): the two listeners' only.
+        wait_for(lambda: sockets_of(d.pid) == 2, 5,
+                 what="only the listening sockets open")
         threads0, fds0 = threads_of(d.pid), fds_of(d.pid)
         stop = threading.Event()
         failures = []

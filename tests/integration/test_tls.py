@@ -16,6 +16,7 @@ import ssl
 import stat
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -719,6 +720,54 @@ class TlsReloadTests(DaemonTestCase):
         s = tls_connect(d, "e")
         self.assertEqual(s.getpeercert(binary_form=True), first)
         s.close()
+
+
+@unittest.skipUnless(HAVE_OPENSSL, "the openssl command is missing")
+class TlsForkBesideThreadsTests(DaemonTestCase):
+    """fork while other threads are inside OpenSSL: a child that inherits
+    one of its locks held would hang in its handshake (seen under ASan:
+    a fork listener beside a thread listener, both TLS)."""
+
+    def test_fork_children_handshake_while_threads_do(self):
+        d = self.daemon(conf(
+            listener_conf("th", concurrency="thread",
+                          extra=tls_group() + " timeout = 20;"),
+            listener_conf("ew", concurrency="event", extra="workers = 2; "
+                          + tls_group() + " timeout = 20;"),
+            listener_conf("fk", concurrency="fork",
+                          extra=tls_group() + " timeout = 20;")))
+        stop = threading.Event()
+        errors = []
+
+        def hammer(name):
+            ctx = client_ctx()
+            while not stop.is_set():
+                try:
+                    s = tls_connect(d, name, ctx, timeout=20)
+                    s.close()
+                except Exception as e:     # reported below
+                    errors.append(e)
+                    return
+
+        threads = [threading.Thread(target=hammer, args=(n,))
+                   for n in ("th", "th", "ew", "ew")]
+        for t in threads:
+            t.start()
+        try:
+            dl = Deadline(60)
+            forks = 0
+            while forks < 120 and not dl.expired():
+                s = tls_connect(d, "fk", timeout=10)
+                s.sendall(b"f")
+                self.assertEqual(tls_recv_exactly(s, 1, 10), b"f")
+                s.close()
+                forks += 1
+            self.assertEqual(forks, 120)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(30)
+        self.assertEqual(errors, [])
 
 
 @unittest.skipUnless(HAVE_OPENSSL, "the openssl command is missing")

@@ -4,7 +4,9 @@ serve every listener; a worker that crashes (the crash plugin), is killed
 with SIGKILL or whose loop is stuck (the watchdog) is replaced while the
 others keep serving; 50 SIGHUPs under load lose no client; SIGTERM drains
 every worker; counters are summed over the workers and max_connections
-holds across them (and comes back when a worker dies with slots taken).
+holds across them (and comes back when a worker dies with slots taken),
+and so do max_per_source and rate_per_source (one table in shared memory,
+kept across reloads, its counts given back when a worker dies).
 
 Worker PIDs are found as the daemon's children in /proc; which worker
 serves a connection is read from the debug log ("sockserverd[PID]: ...
@@ -18,9 +20,9 @@ import socket
 import unittest
 
 from ssdtest import (IO_TIMEOUT, MAX_ITER, QUIET, Deadline, DaemonTestCase,
-                     children_of, conf, connect_to, exchange, fixture_plugin,
-                     listener_conf, nothing_arrives, recv_until_eof,
-                     send_all, wait_for)
+                     children_of, closed_by_peer, conf, connect_to, exchange,
+                     fixture_plugin, listener_conf, nothing_arrives,
+                     recv_until_eof, send_all, wait_for)
 from test_reload import ClientLoop
 
 RELOADS = 50
@@ -247,6 +249,135 @@ class LimitTests(WorkerTestCase):
         self.assertTrue(nothing_arrives(e), "served beyond 2 after reload")
         b.close()
         self.assertEqual(recv_exactly_line(e), b"e\n")
+        self.assertStopsCleanly(d)
+
+
+def served_now(d, name):
+    """Whether a new connection is served (not refused at once)."""
+    s = d.connect(name)
+    try:
+        return exchange(s, b"again\n") == b"again\n"
+    except (OSError, AssertionError):     # refused: reset, or EOF
+        return False
+    finally:
+        s.close()
+
+
+def resume(pid):
+    try:
+        os.kill(pid, signal.SIGCONT)
+    except ProcessLookupError:
+        pass
+
+
+class PerSourceTests(WorkerTestCase):
+    """One per-source table for all the workers.  To be sure that the
+    worker that did not count a client is the one that judges the next,
+    the other worker is stopped (SIGSTOP): only the running one accepts."""
+
+    def refused(self, d, name):
+        """A connection refused at once (the refusal lines in the log are
+        once a second: not evidence)."""
+        s = d.connect(name)
+        self.assertTrue(closed_by_peer(s), "served beyond the rule")
+        s.close()
+
+    def served(self, d, name, payload=b"x\n"):
+        """A connection served, and the worker that served it."""
+        s = d.connect(name)
+        self.assertEqual(exchange(s, payload), payload)
+        return s, self.served_by(d, s)
+
+    def stopped(self, pid):
+        os.kill(pid, signal.SIGSTOP)
+        self.addCleanup(resume, pid)
+        wait_for(lambda: children_of(self.supervisor).get(pid) == "T", 10,
+                 what="worker %d stopped" % pid)
+
+    def test_max_per_source_across_workers(self):
+        d = self.daemon(workers_conf(2, ev("e", extra="max_per_source = 1;")))
+        self.supervisor = d.pid
+        pids = self.workers(d, 2)
+        self.assertEqual(len(pids), 2)
+        a, first = self.served(d, "e")
+        self.stopped(first)
+        # The other worker never saw a: it refuses the second all the same.
+        self.refused(d, "e")
+        self.refused(d, "e")
+        a.close()
+        os.kill(first, signal.SIGCONT)
+
+        wait_for(lambda: served_now(d, "e"), 10, what="the slot back")
+        self.assertStopsCleanly(d)
+
+    def test_rate_per_source_across_workers(self):
+        d = self.daemon(workers_conf(2, ev(
+            "e", extra="rate_per_source = 0.01; burst_per_source = 2;")))
+        self.supervisor = d.pid
+        pids = self.workers(d, 2)
+        a, first = self.served(d, "e")
+        a.close()
+        other = [p for p in pids if p != first][0]
+        self.stopped(first)
+        b, by = self.served(d, "e")
+        self.assertEqual(by, other)
+        b.close()
+        # Two tokens in all, whichever worker spent them.
+        self.refused(d, "e")
+        os.kill(first, signal.SIGCONT)
+        self.assertStopsCleanly(d)
+
+    def test_killed_worker_gives_back_its_counts(self):
+        d = self.daemon(workers_conf(2, ev("e", extra="max_per_source = 1;")))
+        self.supervisor = d.pid
+        self.workers(d, 2)
+        a, victim = self.served(d, "e")
+        s = d.connect("e")
+        self.assertTrue(closed_by_peer(s), "a second one served")
+        s.close()
+        os.kill(victim, signal.SIGKILL)
+        d.wait_log(r"\(pid %d\) killed by signal 9" % victim, 10)
+        d.wait_log(r"worker pid %d: 1 per-source counts given back"
+                   % victim, 10)
+        a.close()
+        b, _ = self.served(d, "e", b"after\n")
+        # And the count is 1 again, not 0: a second one is still refused.
+        s = d.connect("e")
+        self.assertTrue(closed_by_peer(s), "a second one served")
+        b.close()
+        self.workers(d, 2)
+        self.assertStopsCleanly(d)
+
+    def test_reload_keeps_counts_and_buckets(self):
+        text = workers_conf(2, ev("e", extra="max_per_source = 1;"),
+                            ev("r", extra="rate_per_source = 0.01; "
+                               "burst_per_source = 2;"), shutdown=30)
+        d = self.daemon(text)
+        self.supervisor = d.pid
+        old = self.workers(d, 2)
+        for _ in range(2):
+            s, _w = self.served(d, "r")
+            s.close()
+        a, _w = self.served(d, "e")
+        d.reload(text.replace("shutdown_timeout = 30",
+                              "shutdown_timeout = 29"))
+        # The old workers drain (one holds a); the new ones judge.
+        wait_for(lambda: len([p for p in live_children(d.pid)
+                              if p not in old]) == 2, 10, what="new workers")
+        new = [p for p in live_children(d.pid) if p not in old]
+        for p in new:
+            d.wait_log(r"sockserverd\[%d\]: info: worker \d+ \(pid %d\) "
+                       r"serving" % (p, p), 10)
+        # Only the new workers accept now (they have fresh state of
+        # their own, but for the table).
+        for p in old:
+            d.wait_log(r"sockserverd\[%d\]: info: SIGTERM: stopping" % p, 10)
+        self.refused(d, "r")    # the bucket was not refilled
+        self.refused(d, "e")    # a is still counted
+        a.close()
+
+        wait_for(lambda: served_now(d, "e"), 10, what="the slot back")
+        self.workers(d, 2)
         self.assertStopsCleanly(d)
 
 

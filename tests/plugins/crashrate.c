@@ -2,8 +2,11 @@
 /*
  * crashrate.c - a benchmark fixture: an echo (each chunk read is written
  * back) that crashes its process with SIGSEGV on one request in
- * options.every (100 by default), chosen at random when the request
- * starts: the crash storm of worker_processes (make bench).
+ * options.every (100 by default), chosen at random as each message (a
+ * chunk read) comes, before it is echoed: the crash storm of
+ * worker_processes (make bench).  A client that sends one message per
+ * connection has one draw per connection; a ping-pong client, one per
+ * ping.
  */
 #include <signal.h>
 #include <stdlib.h>
@@ -54,18 +57,19 @@ crashrate_handle(struct ssd_request *rq)
 	/* Per process: each worker draws its own numbers. */
 	if (seed == 0)
 		seed = (unsigned)getpid() ^ (unsigned)time(NULL);
-	if (rand_r(&seed) % c->every == 0)
-		raise(SIGSEGV);
-	while ((n = ssd_read(rq, buf, sizeof(buf))) > 0)
+	while ((n = ssd_read(rq, buf, sizeof(buf))) > 0) {
+		if (rand_r(&seed) % c->every == 0)
+			raise(SIGSEGV);
 		if (ssd_write(rq, buf, (size_t)n) == -1)
 			return -1;
+	}
 	return n == 0 ? 0 : -1;
 }
 
 SSD_HANDLER(crashrate) = {
 	.abi = SSD_ABI_VERSION,
 	.name = "crashrate",
-	.description = "bench fixture: echo that crashes on 1 request in N",
+	.description = "bench fixture: echo that crashes on 1 message in N",
 	.init = crashrate_init,
 	.fini = crashrate_fini,
 	.handle = crashrate_handle,

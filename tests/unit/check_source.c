@@ -4,8 +4,12 @@
  * v6, v4-mapped), the token bucket of rate_per_source (burst, refill,
  * cap), max_per_source counting, and the bound on the table's memory
  * (idle entries dropped, buckets forgotten at the cap, refusal only when
- * every place is busy).  The clock is passed in: no sleeping.
+ * every place is busy), also in a table shared with worker processes
+ * (and a worker's counts given back by its ledger).  The clock is
+ * passed in: no sleeping.
  */
+#include <sys/wait.h>
+
 #include <arpa/inet.h>
 #include <string.h>
 
@@ -285,9 +289,23 @@ src_nth(unsigned n)
 	return k;
 }
 
+/* Loop tests run on a private table (_i 0) and on a shared one (_i 1),
+ * which has all its slots from the start and sweeps in place. */
+static struct source_table *
+src_table(int shared, size_t max_slots)
+{
+	struct source_table *t;
+
+	if (!shared)
+		return source_table_new(max_slots);
+	t = source_table_new_shared(max_slots);
+	ck_assert_ptr_nonnull(t);
+	return t;
+}
+
 START_TEST(source_idle_entries_are_dropped)
 {
-	struct source_table	*t = source_table_new(0);
+	struct source_table	*t = src_table(_i, _i ? 65536 : 0);
 	struct source_rule	 rule = { 0, 10, 1 };
 	size_t			 used, cap;
 	unsigned long		 forgotten;
@@ -310,7 +328,7 @@ END_TEST
 
 START_TEST(source_table_is_bounded_when_nothing_is_idle)
 {
-	struct source_table	*t = source_table_new(1024);
+	struct source_table	*t = src_table(_i, 1024);
 	struct source_rule	 rule = { 0, 0.001, 1 };
 	struct source_key	 first = src_nth(0);
 	size_t			 used, cap;
@@ -337,7 +355,7 @@ END_TEST
 
 START_TEST(source_busy_sources_are_never_forgotten)
 {
-	struct source_table	*t = source_table_new(64);
+	struct source_table	*t = src_table(_i, 64);
 	struct source_rule	 rule = { 1, 0.001, 1 };
 	unsigned		 ok = 0, full = 0;
 
@@ -379,7 +397,7 @@ END_TEST
 
 START_TEST(source_deletion_keeps_other_keys_findable)
 {
-	struct source_table	*t = source_table_new(0);
+	struct source_table	*t = src_table(_i, 64);
 	struct source_rule	 rule = { 1, 0, 0 };
 
 	/* Only max_per_source: entries come and go with their requests,
@@ -400,6 +418,45 @@ START_TEST(source_deletion_keeps_other_keys_findable)
 		ck_assert_int_eq(source_take(t, &k, &rule, 0),
 		    i % 2 == 0 ? SOURCE_OK : SOURCE_MAX);
 	}
+	source_table_free(t);
+}
+END_TEST
+
+/* A worker (a fork child with a ledger) counts in a shared table; the
+ * parent sees its count, and gives it back once the child is gone. */
+START_TEST(source_shared_counts_cross_processes_and_come_back)
+{
+	struct source_table	*t = source_table_new_shared(1024);
+	struct source_rule	 rule = { 1, 1, 2 };
+	struct source_key	 k = src_key("192.0.2.1", 32, 128);
+	struct source_key	 other = src_key("192.0.2.2", 32, 128);
+	struct source_ledger	*lg = source_ledger_new();
+	pid_t			 pid;
+	int			 st;
+
+	ck_assert_ptr_nonnull(t);
+	ck_assert_ptr_nonnull(lg);
+	if ((pid = fork()) == 0) {
+		struct source_key o = other;
+
+		source_ledger_attach(lg);
+		/* One request kept (k), one ended (other): only k is owed. */
+		if (source_take(t, &k, &rule, 0) != SOURCE_OK ||
+		    k.sk_hold == 0 || source_take(t, &o, &rule, 0) !=
+		    SOURCE_OK)
+			_exit(1);
+		source_put(t, &o);
+		_exit(0);
+	}
+	ck_assert_int_ne(pid, -1);
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	ck_assert_int_eq(source_take(t, &k, &rule, 0), SOURCE_MAX);
+	ck_assert_uint_eq(source_ledger_release(lg), 1);
+	/* The count is back; the token the child spent is not. */
+	ck_assert_int_eq(source_take(t, &k, &rule, 0), SOURCE_OK);
+	source_put(t, &k);
+	ck_assert_int_eq(source_take(t, &k, &rule, 0), SOURCE_RATE);
 	source_table_free(t);
 }
 END_TEST
@@ -431,10 +488,16 @@ source_suite(void)
 
 	tc = tcase_create("bound");
 	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, source_idle_entries_are_dropped);
-	tcase_add_test(tc, source_table_is_bounded_when_nothing_is_idle);
-	tcase_add_test(tc, source_busy_sources_are_never_forgotten);
-	tcase_add_test(tc, source_deletion_keeps_other_keys_findable);
+	tcase_add_loop_test(tc, source_idle_entries_are_dropped, 0, 2);
+	tcase_add_loop_test(tc, source_table_is_bounded_when_nothing_is_idle,
+	    0, 2);
+	tcase_add_loop_test(tc, source_busy_sources_are_never_forgotten, 0, 2);
+	tcase_add_loop_test(tc, source_deletion_keeps_other_keys_findable,
+	    0, 2);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("shared");
+	tcase_add_test(tc, source_shared_counts_cross_processes_and_come_back);
 	suite_add_tcase(s, tc);
 	return s;
 }
