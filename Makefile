@@ -261,6 +261,7 @@ check-deb:
 # the TLS benchmark (bench-tls alone): echo over TLS beside a minimal epoll
 # + OpenSSL echo server, and full handshakes beside nginx's stream module.
 BENCH_TOOLS	= $(B)/bench/loadgen $(B)/bench/refserver $(B)/bench/forkrate \
+		  $(B)/bench/dgramref \
 		  $(B)/bench/sourceflood
 BENCH_TLS_TOOLS	= $(B)/bench/tlsload $(B)/bench/tlsref
 $(B)/bench/%: tests/bench/%.c | $(DEPS_OK)

@@ -9,6 +9,21 @@
 
 #include "daemon.h"
 
+/* Writes v in decimal at p; returns the end. */
+static char *
+addr_decimal(char *p, unsigned v)
+{
+	char	 tmp[10];
+	size_t	 n = 0;
+
+	do
+		tmp[n++] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	while (n > 0)
+		*p++ = tmp[--n];
+	return p;
+}
+
 void
 addr_format(const struct sockaddr *sa, socklen_t len, char *buf,
     size_t size)
@@ -19,9 +34,25 @@ addr_format(const struct sockaddr *sa, socklen_t len, char *buf,
 	switch (sa->sa_family) {
 	case AF_INET: {
 		const struct sockaddr_in *sin = (const void *)sa;
+		const unsigned char *a = (const void *)&sin->sin_addr;
+		char full[sizeof("255.255.255.255:65535")], *p = full;
+		size_t n;
 
-		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
-		snprintf(buf, size, "%s:%u", host, ntohs(sin->sin_port));
+		/* What inet_ntop and "%s:%u" write (truncated as snprintf
+		 * would), without two printfs: this runs for every
+		 * datagram. */
+		for (int i = 0; i < 4; i++) {
+			p = addr_decimal(p, a[i]);
+			*p++ = i < 3 ? '.' : ':';
+		}
+		p = addr_decimal(p, ntohs(sin->sin_port));
+		if (size == 0)
+			break;
+		n = (size_t)(p - full);
+		if (n >= size)
+			n = size - 1;
+		memcpy(buf, full, n);
+		buf[n] = '\0';
 		break;
 	}
 	case AF_INET6: {

@@ -5,6 +5,9 @@
  * has its own worker thread, so a busy sync listener never delays the
  * loop or another listener; the loop stops accepting on the listener while
  * its one request runs, so later clients wait in the backlog.
+ * Datagrams: the thread serves what the socket holds, one datagram after
+ * the other, under the listener's one slot (listener_dgram_next), and
+ * hands the slot back to the loop once the socket is empty.
  */
 #include <signal.h>
 #include <stdlib.h>
@@ -37,7 +40,11 @@ conc_sync_main(void *arg)
 		s->s_next = NULL;
 		pthread_mutex_unlock(&s->s_mtx);
 		request_set_blocking(rq);
-		request_run(rq);
+		/* A busy datagram socket is served here, datagram after
+		 * datagram, without a trip through the loop for each. */
+		do
+			request_run(rq);
+		while (rq->rq_type == SOCK_DGRAM && listener_dgram_next(rq));
 		server_request_done(rq);
 		pthread_mutex_lock(&s->s_mtx);
 	}
@@ -115,4 +122,5 @@ const struct conc_ops conc_sync_ops = {
 	.dispatch = conc_sync_dispatch,
 	.cut = request_cut,
 	.stop = conc_sync_stop,
+	.serial = true,
 };

@@ -754,54 +754,288 @@ listener_accept(struct lwatch *w)
 	}
 }
 
+/*
+ * Datagrams come in batches: one recvmmsg takes what the socket holds, up
+ * to d_max, and each becomes a request in turn.  A batch of more than one
+ * is received only where every datagram of it is sure to find its slot:
+ * under a model that serves one request at a time (sync: the whole batch
+ * is served under the one slot taken for its first datagram, see
+ * listener_dgram_next), or on the main loop of a listener with no
+ * max_connections (global or its own), where only a stop could refuse a
+ * slot, and a stop never comes in the middle of this callback.  Elsewhere
+ * (event workers, caps) a slot is reserved before each datagram is
+ * received, one at a time, so that a datagram that cannot be served now
+ * waits in the socket, as it always did.
+ */
+#define LISTENER_DGRAM_BATCH	32
+/* Bound on a batch's buffers: fewer datagrams for a large max_packet_size. */
+#define LISTENER_DGRAM_BYTES	(256 * 1024)
+
+/* The largest reply gathered for sendmmsg; a bigger one goes alone. */
+#define LISTENER_REPLY_SLOT	2048
+
+/* One datagram taken from a batch. */
+struct listener_dgram {
+	const void		*g_data;
+	size_t			 g_len;
+	const struct sockaddr	*g_sa;
+	socklen_t		 g_salen;
+	struct source_key	 g_key;
+};
+
+static void
+listener_batch_init(struct dgram_batch *b, size_t max_packet_size,
+    unsigned max, bool gather)
+{
+	memset(b, 0, sizeof(*b));
+	b->d_slot = max_packet_size + 1;
+	if (max > LISTENER_DGRAM_BYTES / b->d_slot)
+		max = LISTENER_DGRAM_BYTES / b->d_slot;
+	if (max < 1)
+		max = 1;
+	b->d_max = max;
+	b->d_msgs = xcalloc(max, sizeof(*b->d_msgs));
+	b->d_iov = xcalloc(max, sizeof(*b->d_iov));
+	b->d_addrs = xcalloc(max, sizeof(*b->d_addrs));
+	/* Only the pages datagrams are received into become resident. */
+	b->d_bufs = xreallocarray(NULL, max, b->d_slot);
+	if (gather && max > 1) {
+		b->d_out = xcalloc(max, sizeof(*b->d_out));
+		b->d_oiov = xcalloc(max, sizeof(*b->d_oiov));
+		b->d_oaddrs = xcalloc(max, sizeof(*b->d_oaddrs));
+		b->d_obufs = xreallocarray(NULL, max, LISTENER_REPLY_SLOT);
+	}
+}
+
+static void
+listener_batch_fini(struct dgram_batch *b)
+{
+	free(b->d_msgs);
+	free(b->d_iov);
+	free(b->d_addrs);
+	free(b->d_bufs);
+	free(b->d_out);
+	free(b->d_oiov);
+	free(b->d_oaddrs);
+	free(b->d_obufs);
+	memset(b, 0, sizeof(*b));
+}
+
+/* Receives what fd holds, up to b's size, without waiting: the number
+ * received, or -1 (errno; EAGAIN: nothing there). */
+static int
+listener_batch_fill(struct dgram_batch *b, int fd)
+{
+	int n;
+
+	for (unsigned i = 0; i < b->d_max; i++) {
+		struct msghdr *h = &b->d_msgs[i].msg_hdr;
+
+		b->d_iov[i].iov_base = b->d_bufs + i * b->d_slot;
+		b->d_iov[i].iov_len = b->d_slot;
+		memset(h, 0, sizeof(*h));
+		h->msg_name = &b->d_addrs[i];
+		h->msg_namelen = sizeof(b->d_addrs[i]);
+		h->msg_iov = &b->d_iov[i];
+		h->msg_iovlen = 1;
+		/* An unbound unix client has no address: no family either. */
+		memset(&b->d_addrs[i], 0, sizeof(sa_family_t));
+	}
+	b->d_n = b->d_next = 0;
+	/* MSG_TRUNC: each msg_len is the datagram's real length. */
+	while ((n = recvmmsg(fd, b->d_msgs, b->d_max,
+	    MSG_DONTWAIT | MSG_TRUNC, NULL)) == -1 && errno == EINTR)
+		continue;
+	if (n > 0)
+		b->d_n = (unsigned)n;
+	return n;
+}
+
+/*
+ * The next datagram of w's batch that passes the listener's checks
+ * (max_packet_size, allow/deny, per-source rules: counted in *g if it
+ * does); with refill, a batch used up is received anew from fd (w's
+ * socket), once.  Refusals are counted and logged.  false: none (the
+ * socket is empty, or failed: logged).
+ */
+static bool
+listener_dgram_get(struct lwatch *w, int fd, bool refill,
+    struct listener_dgram *g)
+{
+	struct lrun		*r = w->w_run;
+	const struct listener	*l = r->r_listener;
+	struct dgram_batch	*b = &w->w_batch;
+	const struct sockaddr	*sa;
+	socklen_t		 len;
+	size_t			 n;
+	unsigned		 i;
+
+	for (;;) {
+		if (b->d_next == b->d_n) {
+			if (!refill)
+				return false;
+			refill = false;
+			if (listener_batch_fill(b, fd) == -1) {
+				if (errno != EAGAIN && errno != EWOULDBLOCK)
+					log_about(LOG_WARNING, l->l_name, NULL,
+					    "recvmmsg: %s", strerror(errno));
+				return false;
+			}
+		}
+		i = b->d_next++;
+		n = b->d_msgs[i].msg_len;
+		sa = (const struct sockaddr *)&b->d_addrs[i];
+		len = b->d_msgs[i].msg_hdr.msg_namelen;
+		if (n > l->l_max_packet_size) {
+			char why[96];
+
+			snprintf(why, sizeof(why), "datagram of %zu bytes "
+			    "dropped: max_packet_size is %zu", n,
+			    l->l_max_packet_size);
+			listener_refused(w, sa, len,
+			    &r->r_stats->s_refused_size, why);
+			continue;
+		}
+		if (listener_acl_refuses(w, sa, len) ||
+		    !listener_source_take(w, sa, len, &g->g_key))
+			continue;
+		g->g_data = b->d_iov[i].iov_base;
+		g->g_len = n;
+		g->g_sa = sa;
+		g->g_salen = len;
+		return true;
+	}
+}
+
+/* Sends the replies gathered in w's batch, in order; one that cannot be
+ * sent is logged and skipped, as sendto's would be. */
+static void
+listener_dgram_flush(struct lwatch *w)
+{
+	struct dgram_batch	*b = &w->w_batch;
+	unsigned		 sent = 0;
+	int			 n;
+	char			 peer[ADDR_STRLEN];
+
+	while (sent < b->d_nout) {
+		n = sendmmsg(w->w_io.fd, b->d_out + sent, b->d_nout - sent,
+		    MSG_DONTWAIT);
+		if (n > 0) {
+			sent += (unsigned)n;
+			continue;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (log_is_enabled(LOG_INFO)) {
+			struct msghdr *h = &b->d_out[sent].msg_hdr;
+
+			addr_format(h->msg_name, h->msg_namelen, peer,
+			    sizeof(peer));
+			log_about(LOG_INFO, w->w_run->r_listener->l_name, peer,
+			    "reply of %zu bytes not sent: %s",
+			    h->msg_iov->iov_len, strerror(errno));
+		}
+		sent++;
+	}
+	b->d_nout = 0;
+}
+
+bool
+listener_dgram_reply(struct ssd_request *rq)
+{
+	struct lwatch		*w = rq->rq_watch;
+	struct dgram_batch	*b;
+	struct msghdr		*h;
+	unsigned		 i;
+
+	/* d_out is set before any request runs (event listeners of the
+	 * main loop only); d_gather is the main loop's own. */
+	if (w == NULL || (b = &w->w_batch)->d_out == NULL ||
+	    !pthread_equal(pthread_self(), server.s_thread) || !b->d_gather)
+		return false;
+	if (b->d_nout == b->d_max || rq->rq_outlen > LISTENER_REPLY_SLOT) {
+		/* In order: what was gathered goes first. */
+		listener_dgram_flush(w);
+		if (rq->rq_outlen > LISTENER_REPLY_SLOT)
+			return false;
+	}
+	i = b->d_nout++;
+	if (rq->rq_outlen > 0)
+		memcpy(b->d_obufs + (size_t)i * LISTENER_REPLY_SLOT,
+		    rq->rq_out, rq->rq_outlen);
+	memcpy(&b->d_oaddrs[i], &rq->rq_peer, rq->rq_peerlen);
+	b->d_oiov[i].iov_base = b->d_obufs + (size_t)i * LISTENER_REPLY_SLOT;
+	b->d_oiov[i].iov_len = rq->rq_outlen;
+	h = &b->d_out[i].msg_hdr;
+	memset(h, 0, sizeof(*h));
+	h->msg_name = &b->d_oaddrs[i];
+	h->msg_namelen = rq->rq_peerlen;
+	h->msg_iov = &b->d_oiov[i];
+	h->msg_iovlen = 1;
+	return true;
+}
+
 static void
 listener_recv(struct lwatch *w)
 {
 	struct lrun		*r = w->w_run;
-	const struct listener	*l = r->r_listener;
-	struct sockaddr_storage	 ss;
-	struct source_key	 key;
-	socklen_t		 len;
-	ssize_t			 n;
+	struct listener_dgram	 g;
 
-	for (int i = 0; i < LISTENER_ACCEPT_BATCH && listener_take(w); i++) {
-		len = sizeof(ss);
-		memset(&ss, 0, sizeof(sa_family_t));
-		n = recvfrom(w->w_io.fd, w->w_dgram, l->l_max_packet_size + 1,
-		    MSG_DONTWAIT | MSG_TRUNC, (struct sockaddr *)&ss, &len);
-		if (n == -1) {
-			int err = errno;
-
+	/* An event request runs here, until it ends or waits: its reply
+	 * joins the others'.  Up to LISTENER_ACCEPT_BATCH received a
+	 * wake-up, as accept; but what a batch holds is served now: the
+	 * socket may stay quiet. */
+	if (w->w_batch.d_out != NULL)
+		w->w_batch.d_gather = true;
+	for (int i = 0; (i < LISTENER_ACCEPT_BATCH ||
+	    w->w_batch.d_next < w->w_batch.d_n) && listener_take(w); i++) {
+		if (!listener_dgram_get(w, w->w_io.fd,
+		    i < LISTENER_ACCEPT_BATCH, &g)) {
 			server_unreserve(r);
-			if (err == EINTR)
-				continue;
-			if (err != EAGAIN && err != EWOULDBLOCK) {
-				errno = err;
-				log_about(LOG_WARNING, l->l_name, NULL,
-				    "recvfrom: %s", strerror(errno));
-			}
 			break;
 		}
-		if ((size_t)n > l->l_max_packet_size) {
-			char why[96];
-
-			server_unreserve(r);
-			snprintf(why, sizeof(why), "datagram of %zd bytes "
-			    "dropped: max_packet_size is %zu", n,
-			    l->l_max_packet_size);
-			listener_refused(w, (struct sockaddr *)&ss, len,
-			    &r->r_stats->s_refused_size, why);
-			continue;
-		}
-		if (listener_acl_refuses(w, (struct sockaddr *)&ss, len) ||
-		    !listener_source_take(w, (struct sockaddr *)&ss, len,
-		    &key)) {
-			server_unreserve(r);
-			continue;
-		}
-		listener_begin(w, request_new_dgram(r, w->w_dgram,
-		    (size_t)n, (struct sockaddr *)&ss, len), &key);
+		listener_begin(w, request_new_dgram(r, g.g_data, g.g_len,
+		    g.g_sa, g.g_salen), &g.g_key);
 	}
+	if (w->w_batch.d_out != NULL) {
+		w->w_batch.d_gather = false;
+		if (w->w_batch.d_nout > 0)
+			listener_dgram_flush(w);
+	}
+}
+
+bool
+listener_dgram_next(struct ssd_request *rq)
+{
+	struct lrun		*r = rq->rq_run;
+	struct lwatch		*w = rq->rq_watch;
+	struct listener_dgram	 g;
+	bool			 refill;
+	double			 now;
+
+	if (atomic_load(&rq->rq_cut))
+		return false;
+	/* Its share of max_per_source first: the next datagram may well
+	 * come from the same client.  The rest of its accounting waits
+	 * until another request takes its place. */
+	source_put(r->r_sock->k_sources, &rq->rq_source_key);
+	memset(&rq->rq_source_key, 0, sizeof(rq->rq_source_key));
+	/* What was received is served; nothing more is taken from the
+	 * socket once the listener closes or the daemon stops. */
+	refill = !atomic_load(&r->r_closing) &&
+	    !atomic_load(&server.s_stopping);
+	/* Not w's watcher: the loop may set it anew meanwhile (same fd). */
+	if (!listener_dgram_get(w, rq->rq_sock->k_fd, refill, &g))
+		return false;
+	now = ev_time();
+	stats_request_end(r->r_stats, now - rq->rq_started);
+	request_reuse_dgram(rq, g.g_data, g.g_len, g.g_sa, g.g_salen);
+	rq->rq_source_key = g.g_key;
+	rq->rq_started = now;
+	stats_add(&r->r_stats->s_requests, 1);
+	stats_add(&r->r_stats->s_in_progress, 1);
+	ssd_log(rq, LOG_DEBUG, "start");
+	return true;
 }
 
 static void
@@ -836,7 +1070,14 @@ listener_watch_init(struct lwatch *w, struct lrun *r, struct ev_loop *loop)
 	ev_io_init(&w->w_io, listener_io_cb, r->r_sock->k_fd, EV_READ);
 	ev_init(&w->w_backoff, listener_backoff_cb);
 	if (r->r_listener->l_type == SOCK_DGRAM)
-		w->w_dgram = xmalloc(r->r_listener->l_max_packet_size + 1);
+		listener_batch_init(&w->w_batch,
+		    r->r_listener->l_max_packet_size,
+		    r->r_ops->serial || (loop == server.s_loop &&
+		    r->r_listener->l_max_connections == 0 &&
+		    r->r_gen->g_cfg->cf_max_connections == 0) ?
+		    LISTENER_DGRAM_BATCH : 1,
+		    /* Its requests run on this loop, in listener_recv. */
+		    r->r_ops == &conc_event_ops && loop == server.s_loop);
 }
 
 void
@@ -852,8 +1093,7 @@ void
 listener_watch_fini(struct lwatch *w)
 {
 	listener_watch_stop(w);
-	free(w->w_dgram);
-	w->w_dgram = NULL;
+	listener_batch_fini(&w->w_batch);
 	w->w_loop = NULL;
 }
 

@@ -38,10 +38,44 @@
 /* For requests of a listener without counters (the unit tests' fakes). */
 static struct lstats request_nostats;
 
-static struct ssd_request *
-request_new(struct lrun *r, const struct sockaddr *sa, socklen_t len)
+static void
+request_set_peer(struct ssd_request *rq, const struct sockaddr *sa,
+    socklen_t len)
 {
-	struct ssd_request	*rq = xcalloc(1, sizeof(*rq));
+	if (len > sizeof(rq->rq_peer))
+		len = sizeof(rq->rq_peer);
+	memcpy(&rq->rq_peer, sa, len);
+	rq->rq_peerlen = len;
+	if (len < sizeof(sa_family_t))
+		rq->rq_peer.ss_family = (sa_family_t)rq->rq_listener->l_family;
+	addr_format((const struct sockaddr *)&rq->rq_peer, len,
+	    rq->rq_peerstr, sizeof(rq->rq_peerstr));
+}
+
+/*
+ * Datagram requests kept for reuse, with their buffers, so that a busy
+ * datagram listener allocates nothing per datagram.  The main thread's
+ * only: request_free puts (there, always), request_new_dgram takes (there
+ * for the main loop's listeners).
+ */
+#define REQUEST_DGRAM_CACHE	64
+/* Buffers kept with a cached request: no bigger than this. */
+#define REQUEST_DGRAM_KEEP	4096
+static struct ssd_request	*request_cache[REQUEST_DGRAM_CACHE];
+static unsigned			 request_ncache;
+
+static bool
+request_cache_is_ours(void)
+{
+	return server.s_loop != NULL &&
+	    pthread_equal(pthread_self(), server.s_thread);
+}
+
+/* rq: zeroed but for the datagram buffers it may keep. */
+static struct ssd_request *
+request_new(struct lrun *r, const struct sockaddr *sa, socklen_t len,
+    struct ssd_request *rq)
+{
 	const struct listener	*l = r->r_listener;
 
 	rq->rq_run = r;
@@ -52,14 +86,7 @@ request_new(struct lrun *r, const struct sockaddr *sa, socklen_t len)
 	rq->rq_timeout = l->l_timeout;
 	rq->rq_wait = request_wait_poll;
 	atomic_init(&rq->rq_cut, false);
-	if (len > sizeof(rq->rq_peer))
-		len = sizeof(rq->rq_peer);
-	memcpy(&rq->rq_peer, sa, len);
-	rq->rq_peerlen = len;
-	if (len < sizeof(sa_family_t))
-		rq->rq_peer.ss_family = (sa_family_t)l->l_family;
-	addr_format((const struct sockaddr *)&rq->rq_peer, len,
-	    rq->rq_peerstr, sizeof(rq->rq_peerstr));
+	request_set_peer(rq, sa, len);
 	return rq;
 }
 
@@ -67,7 +94,8 @@ struct ssd_request *
 request_new_stream(struct lrun *r, int fd, const struct sockaddr *sa,
     socklen_t len)
 {
-	struct ssd_request *rq = request_new(r, sa, len);
+	struct ssd_request *rq = request_new(r, sa, len,
+	    xcalloc(1, sizeof(*rq)));
 
 	rq->rq_fd = fd;
 	return rq;
@@ -77,15 +105,66 @@ struct ssd_request *
 request_new_dgram(struct lrun *r, const void *data, size_t n,
     const struct sockaddr *sa, socklen_t len)
 {
-	struct ssd_request *rq = request_new(r, sa, len);
+	struct ssd_request	*rq;
+	char			*buf = NULL, *out = NULL;
+	size_t			 cap = 0, outcap = 0;
 
+	/* The thread first: the cache is the main thread's alone. */
+	if (request_cache_is_ours() && request_ncache > 0) {
+		rq = request_cache[--request_ncache];
+		buf = rq->rq_buf;
+		cap = rq->rq_cap;
+		out = rq->rq_out;
+		outcap = rq->rq_outcap;
+		memset(rq, 0, sizeof(*rq));
+	} else
+		rq = xcalloc(1, sizeof(*rq));
+	request_new(r, sa, len, rq);
 	/* The socket stays open while rq holds its generation. */
 	rq->rq_fd = rq->rq_sock->k_fd;
-	rq->rq_buf = xmalloc(n);
-	memcpy(rq->rq_buf, data, n);
+	if (n > cap || buf == NULL) {
+		free(buf);
+		buf = xmalloc(n > 0 ? n : 1);
+		cap = n;
+	}
+	if (n > 0)
+		memcpy(buf, data, n);
+	rq->rq_buf = buf;
 	rq->rq_len = n;
-	rq->rq_cap = n;
+	rq->rq_cap = cap;
+	rq->rq_out = out;
+	rq->rq_outcap = outcap;
 	return rq;
+}
+
+void
+request_reuse_dgram(struct ssd_request *rq, const void *data, size_t n,
+    const struct sockaddr *sa, socklen_t len)
+{
+	SSD_ASSERT(rq->rq_type == SOCK_DGRAM);
+	/* What setup/handle/finish and the reply left: finish freed the
+	 * handler's data, if it had any. */
+	rq->rq_data = NULL;
+	free(rq->rq_env);
+	rq->rq_env = NULL;
+	rq->rq_timedout = false;
+	rq->rq_peer_gone = false;
+	rq->rq_drained = false;
+	rq->rq_error_logged = false;
+	rq->rq_has_reply = false;
+	rq->rq_outlen = 0;
+	rq->rq_bytes_in = 0;
+	rq->rq_bytes_out = 0;
+	rq->rq_refused = NULL;
+	request_set_peer(rq, sa, len);
+	if (n > rq->rq_cap) {
+		rq->rq_buf = xreallocarray(rq->rq_buf, n, 1);
+		rq->rq_cap = n;
+	}
+	if (n > 0)
+		memcpy(rq->rq_buf, data, n);
+	rq->rq_len = n;
+	rq->rq_off = 0;
 }
 
 void
@@ -107,6 +186,22 @@ request_free(struct ssd_request *rq)
 	if (rq->rq_type == SOCK_STREAM && rq->rq_fd != -1)
 		close(rq->rq_fd);
 	free(rq->rq_env);
+	rq->rq_env = NULL;
+	if (rq->rq_type == SOCK_DGRAM && request_cache_is_ours() &&
+	    request_ncache < REQUEST_DGRAM_CACHE) {
+		if (rq->rq_cap > REQUEST_DGRAM_KEEP) {
+			free(rq->rq_buf);
+			rq->rq_buf = NULL;
+			rq->rq_cap = 0;
+		}
+		if (rq->rq_outcap > REQUEST_DGRAM_KEEP) {
+			free(rq->rq_out);
+			rq->rq_out = NULL;
+			rq->rq_outcap = 0;
+		}
+		request_cache[request_ncache++] = rq;
+		return;
+	}
 	free(rq->rq_buf);
 	free(rq->rq_out);
 	free(rq);
@@ -122,6 +217,8 @@ request_dgram_reply(struct ssd_request *rq)
 		    "has no address");
 		return;
 	}
+	if (listener_dgram_reply(rq))
+		return;
 	if (sendto(rq->rq_fd, rq->rq_out, rq->rq_outlen, MSG_DONTWAIT,
 	    (struct sockaddr *)&rq->rq_peer, rq->rq_peerlen) == -1)
 		ssd_log(rq, LOG_INFO, "reply of %zu bytes not sent: %s",

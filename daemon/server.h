@@ -33,6 +33,7 @@ struct gen;
  *               own (event workers); start or resume accepting there
  *   close:      optional, with resume: wake those loops to stop accepting
  *               (r_closing) or to watch the socket afresh (r_epoch)
+ *   serial:     the model runs one request at a time (sync)
  */
 struct conc_ops {
 	const char	*name;
@@ -43,6 +44,33 @@ struct conc_ops {
 	void		(*stop)(struct lrun *);
 	void		(*resume)(struct lrun *);
 	void		(*close)(struct lrun *);
+	/* one request at a time: a batch of datagrams is served under the
+	 * one slot of its first (listener_dgram_next) */
+	bool		  serial;
+};
+
+/*
+ * Datagrams taken from the socket by one recvmmsg and not yet made
+ * requests (listener.c).  Only the holder of the socket's receive turn
+ * touches it: the loop that watches the socket, or (sync) the thread
+ * that holds the listener's one request slot.
+ */
+struct dgram_batch {
+	struct mmsghdr		*d_msgs;
+	struct iovec		*d_iov;
+	struct sockaddr_storage	*d_addrs;
+	unsigned char		*d_bufs;	/* d_max slots of d_slot bytes */
+	size_t			 d_slot;	/* max_packet_size + 1 */
+	unsigned		 d_max;		/* datagrams per recvmmsg */
+	unsigned		 d_n, d_next;	/* received, consumed */
+	/* event, main loop: the replies of the batch's requests, gathered
+	 * while listener_recv runs them and sent by one sendmmsg */
+	struct mmsghdr		*d_out;
+	struct iovec		*d_oiov;
+	struct sockaddr_storage	*d_oaddrs;
+	unsigned char		*d_obufs;	/* d_max slots */
+	unsigned		 d_nout;
+	bool			 d_gather;	/* inside listener_recv */
 };
 
 /* A listener's accept (or datagram) watcher on one loop. */
@@ -52,7 +80,7 @@ struct lwatch {
 	ev_io			 w_io;
 	ev_timer		 w_backoff;	/* accept failed: EMFILE... */
 	bool			 w_backoff_logged;
-	unsigned char		*w_dgram;	/* receive buffer */
+	struct dgram_batch	 w_batch;	/* dgram: receive buffers */
 };
 
 extern const struct conc_ops conc_sync_ops;	/* conc_sync.c */
@@ -215,6 +243,10 @@ struct ssd_request *request_new_stream(struct lrun *, int fd,
 /* Copies the datagram; replies go out through the listener's socket. */
 struct ssd_request *request_new_dgram(struct lrun *,
 	    const void *data, size_t len, const struct sockaddr *, socklen_t);
+/* Makes rq, a datagram request that has run, the request of the next
+ * datagram: its per-request state is cleared, the datagram copied. */
+void	request_reuse_dgram(struct ssd_request *, const void *data,
+	    size_t len, const struct sockaddr *, socklen_t);
 /* setup; try handle finally finish; then the datagram reply.  Logs. */
 void	request_run(struct ssd_request *);
 void	request_free(struct ssd_request *);
@@ -323,6 +355,23 @@ void	listener_refresh(struct lrun *);
 bool	listener_source_admit(const struct listener *l, struct lsock *k,
 	    struct lstats *stats, const struct sockaddr *sa, socklen_t len,
 	    struct source_key *key_r);
+/*
+ * Sync datagrams: rq (a datagram request of a sync listener, which holds
+ * the listener's one slot) has run.  Ends its accounting as a request
+ * (counters, per-source share) and loads the next datagram that passes
+ * the listener's checks into rq, from the batch already received or from
+ * the socket (recvmmsg, without waiting), so that a busy socket is served
+ * without a trip through the loop per datagram.  true: rq holds a new
+ * request, to run; false: nothing more now (or the listener is closing,
+ * the daemon stopping, rq cut), rq is as it was: the caller ends it with
+ * server_request_done.  On the thread that runs rq.
+ */
+bool	listener_dgram_next(struct ssd_request *rq);
+/* A datagram reply (rq's, of rq_outlen bytes) taken to be sent with the
+ * other replies of its batch, at the end of the batch, in order: true;
+ * false if the caller sends it now (not an event request of the main
+ * loop, or too big, or no batch being run).  Logs a reply not sent. */
+bool	listener_dgram_reply(struct ssd_request *rq);
 /* stops accepting for a back-off period after err (EMFILE, EAGAIN...) */
 void	listener_pause(struct lwatch *, int err);
 /* a watcher of r's socket on loop (the model's own loops use these) */

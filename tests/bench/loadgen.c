@@ -21,6 +21,16 @@
  *             completing one echo round trip (so the server has accepted
  *             and set it up), within -d seconds; then holds them, reads
  *             the memory of process -P before and after, and closes.
+ *   dgram     N UDP sockets (default 50), each connected to the server;
+ *             each sends a SIZE-byte datagram, waits for the reply, and
+ *             repeats.  A datagram unanswered after 100 ms is counted lost
+ *             and sent again.  Warm-up and timing as pingpong:
+ *             replies/s and p50/p99.
+ *   bulk      one connection streams -b MiB (default 1024) through the
+ *             echo in 64 KiB writes while reading it back on the same
+ *             non-blocking socket; every byte is checked; MiB/s from the
+ *             connect to the last byte back, bounded by -d seconds (an
+ *             unfinished stream says complete=0).
  *
  * Closing: -k rst sets SO_LINGER {1, 0}, so close() sends a RST and leaves
  * no TIME_WAIT behind on our side (ephemeral ports stay free through tens
@@ -60,7 +70,8 @@
 #define HIST_SUB	(1u << HIST_SUB_BITS)
 #define HIST_NBUCKETS	((64 - HIST_SUB_BITS) * HIST_SUB + 2 * HIST_SUB)
 
-enum lg_mode { MODE_PINGPONG, MODE_CONNRATE, MODE_IDLE };
+enum lg_mode { MODE_PINGPONG, MODE_CONNRATE, MODE_IDLE, MODE_DGRAM,
+    MODE_BULK };
 
 enum lg_state {
 	ST_FREE,
@@ -96,6 +107,7 @@ static struct {
 	pid_t			 pid;
 	bool			 tree;
 	bool			 reconnect;
+	unsigned long		 bulk_mib;
 } opt;
 
 static int			 ep;
@@ -717,6 +729,231 @@ run_idle(void)
 	return 0;
 }
 
+/* ---- dgram ---- */
+
+#define DG_RESEND_NS	100000000ull	/* a datagram is lost after 100 ms */
+
+static uint64_t		 dg_lost;
+
+/* Sends c's datagram (again); -1 (counted) on a hard error. */
+static int
+dg_send(struct lg_conn *c, uint64_t now)
+{
+	c->t0 = now;
+	c->state = ST_RECEIVING;
+	if (send(c->fd, msg, opt.size, 0) == -1 && errno != EAGAIN &&
+	    errno != ENOBUFS && errno != ECONNREFUSED && errno != EINTR) {
+		err_count(&errs.other, errno);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+dg_event(struct lg_conn *c, uint32_t events)
+{
+	uint64_t	now;
+	ssize_t		n;
+
+	(void)events;
+	for (;;) {
+		n = recv(c->fd, rbuf, sizeof(rbuf), MSG_DONTWAIT);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			/* ICMP port unreachable: the resend covers it. */
+			if (errno != EAGAIN && errno != ECONNREFUSED)
+				err_count(&errs.other, errno);
+			return;
+		}
+		if ((size_t)n != opt.size || memcmp(rbuf, msg, opt.size) != 0) {
+			err_count(&errs.other, EBADMSG);
+			continue;
+		}
+		now = now_ns();
+		if (pp_timed) {
+			hist_add(now - c->t0);
+			pp_done++;
+			c->served = true;
+		}
+		if (!c->warmed) {
+			c->warmed = true;
+			pp_warmed++;
+		}
+		if (dg_send(c, now) == -1)
+			return;
+	}
+}
+
+/* Sends again what has waited too long for its reply. */
+static void
+dg_resend(void)
+{
+	uint64_t now = now_ns();
+
+	for (unsigned i = 0; i < opt.nconns; i++)
+		if (conns[i].fd != -1 && now - conns[i].t0 > DG_RESEND_NS) {
+			if (pp_timed)
+				dg_lost++;
+			dg_send(&conns[i], now);
+		}
+}
+
+static int
+run_dgram(void)
+{
+	struct epoll_event	 ev;
+	uint64_t		 start, end, deadline, t, step;
+	unsigned		 served = 0, open = 0;
+	int			 fd;
+
+	for (unsigned i = 0; i < opt.nconns; i++) {
+		fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		    0);
+		if (fd == -1 || connect(fd, (struct sockaddr *)&opt.addr,
+		    sizeof(opt.addr)) == -1) {
+			err_count(&errs.connect, errno);
+			if (fd != -1)
+				close(fd);
+			continue;
+		}
+		ev.events = EPOLLIN;
+		ev.data.u32 = i;
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == -1) {
+			err_count(&errs.other, errno);
+			close(fd);
+			continue;
+		}
+		conns[i].fd = fd;
+		open++;
+		dg_send(&conns[i], now_ns());
+	}
+	deadline = now_ns() + (uint64_t)(opt.warmup * 1e9);
+	while (!lg_quit && pp_warmed < open && (t = now_ns()) < deadline) {
+		step = t + 10000000ull < deadline ? t + 10000000ull : deadline;
+		if (poll_round(step, dg_event) == -1)
+			return -1;
+		dg_resend();
+	}
+	pp_timed = true;
+	start = now_ns();
+	end = start + (uint64_t)(opt.duration * 1e9);
+	while (!lg_quit && (t = now_ns()) < end) {
+		step = t + 10000000ull < end ? t + 10000000ull : end;
+		if (poll_round(step, dg_event) == -1)
+			return -1;
+		dg_resend();
+	}
+	t = now_ns();
+	for (unsigned i = 0; i < opt.nconns; i++) {
+		if (conns[i].served)
+			served++;
+		conn_close(&conns[i]);
+	}
+	printf("mode=dgram conns=%u size=%zu served=%u warmed=%u secs=%.3f "
+	    "msgs=%" PRIu64 " rate=%.0f lost=%" PRIu64 " p50_us=%.1f "
+	    "p99_us=%.1f errors=%lu first_error=%s\n", opt.nconns, opt.size,
+	    served, pp_warmed, (double)(t - start) / 1e9, pp_done,
+	    (double)pp_done / ((double)(t - start) / 1e9), dg_lost,
+	    hist_quantile_us(0.50), hist_quantile_us(0.99), err_total(),
+	    err_name(errs.first));
+	return 0;
+}
+
+/* ---- bulk ---- */
+
+#define BULK_CHUNK	65536
+#define BULK_PERIOD	26
+
+static int
+run_bulk(void)
+{
+	static char		 pat[BULK_CHUNK + BULK_PERIOD];
+	static char		 in[BULK_CHUNK];
+	struct epoll_event	 ev;
+	struct lg_conn		*c = &conns[0];
+	uint64_t		 total, sent = 0, got = 0, start, end, t;
+	size_t			 len;
+	ssize_t			 n;
+	bool			 bad = false, dead = false;
+
+	total = (uint64_t)opt.bulk_mib << 20;
+	for (size_t i = 0; i < sizeof(pat); i++)
+		pat[i] = (char)('a' + i % BULK_PERIOD);
+	start = now_ns();
+	end = start + (uint64_t)(opt.duration * 1e9);
+	if (conn_open(c) == -1)
+		goto out;
+	/* Connected when writable; conn_open registered EPOLLET. */
+	while (!lg_quit && !dead && got < total && (t = now_ns()) < end) {
+		if (epoll_wait(ep, &ev, 1, wait_ms(t, end)) == -1 &&
+		    errno != EINTR)
+			break;
+		if (c->state == ST_CONNECTING) {
+			socklen_t	elen = sizeof(int);
+			int		e = 0;
+
+			if ((ev.events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) == 0)
+				continue;
+			getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &e, &elen);
+			if (e != 0) {
+				err_count(&errs.connect, e);
+				break;
+			}
+			c->state = ST_SENDING;
+		}
+		/* Edge-triggered: both directions until EAGAIN. */
+		while (sent < total) {
+			len = total - sent < BULK_CHUNK ? (size_t)(total - sent) :
+			    BULK_CHUNK;
+			n = send(c->fd, pat + sent % BULK_PERIOD, len,
+			    MSG_NOSIGNAL);
+			if (n > 0) {
+				sent += (uint64_t)n;
+				continue;
+			}
+			if (n == -1 && errno == EINTR)
+				continue;
+			if (n == -1 && errno != EAGAIN) {
+				err_count(&errs.reset, errno);
+				dead = true;
+			}
+			break;
+		}
+		while (!dead && got < total) {
+			n = read(c->fd, in, sizeof(in));
+			if (n > 0) {
+				if (!bad && memcmp(in, pat + got % BULK_PERIOD,
+				    (size_t)n) != 0) {
+					bad = true;
+					err_count(&errs.other, EBADMSG);
+				}
+				got += (uint64_t)n;
+				continue;
+			}
+			if (n == -1 && errno == EINTR)
+				continue;
+			if (n == 0) {
+				err_count(&errs.eof, -1);
+				dead = true;
+			} else if (errno != EAGAIN) {
+				err_count(&errs.reset, errno);
+				dead = true;
+			}
+			break;
+		}
+	}
+out:
+	t = now_ns();
+	conn_close(c);
+	printf("mode=bulk mib=%lu complete=%d secs=%.3f sent=%" PRIu64
+	    " received=%" PRIu64 " rate=%.0f errors=%lu first_error=%s\n",
+	    opt.bulk_mib, got == total && !bad, (double)(t - start) / 1e9,
+	    sent, got, (double)got / 1048576.0 / ((double)(t - start) / 1e9),
+	    err_total(), err_name(errs.first));
+	return 0;
+}
+
 static void
 on_signal(int sig)
 {
@@ -728,10 +965,11 @@ static void __attribute__((noreturn))
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: loadgen -m pingpong|connrate|idle -p PORT [-a ADDR] "
-	    "[-c CONNS]\n"
-	    "               [-d SECONDS] [-w SECONDS] [-s SIZE] [-k fin|rst] "
-	    "[-R] [-P PID [-T]]\n");
+	    "usage: loadgen -m pingpong|connrate|idle|dgram|bulk -p PORT "
+	    "[-a ADDR]\n"
+	    "               [-c CONNS] [-d SECONDS] [-w SECONDS] [-s SIZE] "
+	    "[-b MIB]\n"
+	    "               [-k fin|rst] [-R] [-P PID [-T]]\n");
 	exit(2);
 }
 
@@ -748,10 +986,14 @@ main(int argc, char *argv[])
 
 	opt.size = 64;
 	opt.warmup = 1.0;
-	while ((ch = getopt(argc, argv, "a:c:d:k:m:p:P:Rs:Tw:")) != -1) {
+	opt.bulk_mib = 1024;
+	while ((ch = getopt(argc, argv, "a:b:c:d:k:m:p:P:Rs:Tw:")) != -1) {
 		switch (ch) {
 		case 'a':
 			addr = optarg;
+			break;
+		case 'b':
+			opt.bulk_mib = strtoul(optarg, NULL, 10);
 			break;
 		case 'c':
 			opt.nconns = (unsigned)strtoul(optarg, NULL, 10);
@@ -772,6 +1014,10 @@ main(int argc, char *argv[])
 				opt.mode = MODE_CONNRATE;
 			else if (strcmp(optarg, "idle") == 0)
 				opt.mode = MODE_IDLE;
+			else if (strcmp(optarg, "dgram") == 0)
+				opt.mode = MODE_DGRAM;
+			else if (strcmp(optarg, "bulk") == 0)
+				opt.mode = MODE_BULK;
 			else
 				usage();
 			break;
@@ -799,13 +1045,18 @@ main(int argc, char *argv[])
 	}
 	if (!have_mode || port <= 0 || port > 65535 || opt.size == 0 ||
 	    opt.size > LG_MAXSIZE || (have_dur && !(opt.duration > 0)) ||
-	    (have_conns && opt.nconns == 0) || !(opt.warmup >= 0))
+	    (have_conns && opt.nconns == 0) || !(opt.warmup >= 0) ||
+	    opt.bulk_mib == 0 || (opt.mode == MODE_DGRAM && opt.size > 2048))
 		usage();
 	if (!have_conns)
 		opt.nconns = opt.mode == MODE_PINGPONG ? 1 :
-		    opt.mode == MODE_CONNRATE ? 50 : 10000;
+		    opt.mode == MODE_CONNRATE || opt.mode == MODE_DGRAM ? 50 :
+		    opt.mode == MODE_BULK ? 1 : 10000;
+	if (opt.mode == MODE_BULK)
+		opt.nconns = 1;
 	if (!have_dur)
-		opt.duration = opt.mode == MODE_IDLE ? 30 : 3;
+		opt.duration = opt.mode == MODE_IDLE ? 30 :
+		    opt.mode == MODE_BULK ? 60 : 3;
 	if (close_mode == NULL)
 		opt.rst = opt.mode != MODE_PINGPONG;
 	else if (strcmp(close_mode, "rst") == 0)
@@ -856,6 +1107,12 @@ main(int argc, char *argv[])
 		break;
 	case MODE_CONNRATE:
 		rc = run_connrate();
+		break;
+	case MODE_DGRAM:
+		rc = run_dgram();
+		break;
+	case MODE_BULK:
+		rc = run_bulk();
 		break;
 	default:
 		rc = run_idle();

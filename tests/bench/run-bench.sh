@@ -9,8 +9,12 @@
 #   ping-pong at 1 and at 100 connections x 64 bytes (msg/s, p50/p99),
 #   new connections/s (connect-send-receive-close, 50 at a time),
 #   memory per idle connection (10,000 held open, each after one echo),
-# then prints one table, every figure with its ratio to the reference, and
-# the targets of issue 3 with PASS or MISS.
+# and (issue 11) against the datagram reference (dgramref: recvmmsg and
+# sendmmsg) a UDP echo of 64-byte datagrams from 50 senders (a dgram echo
+# listener per model), one connection streaming BENCH_BULK_MIB through
+# the echo (MiB/s), and fork(2) alone (forkrate) for the fork model's
+# connection rate; then prints the tables, every figure with its ratio to
+# its reference, and the targets of issues 3 and 11 with PASS or MISS.
 #
 # Throughput runs go in rounds; each round visits the targets in the
 # opposite order of the one before, and the best figure of the rounds is
@@ -22,7 +26,8 @@
 # Environment: BENCH_SECS (2) seconds per run; BENCH_ROUNDS (3);
 # BENCH_IDLE (10000) idle connections; BENCH_IDLE_SECS (15) bound on
 # opening them; BENCH_CLOSE (rst) how connection-rate clients close: rst
-# (SO_LINGER 0, no TIME_WAIT) or fin; SSD_BIN, BENCH_BIN (build/bench).
+# (SO_LINGER 0, no TIME_WAIT) or fin; BENCH_BULK_MIB (1024) MiB per bulk
+# stream (each bounded by 20 s); SSD_BIN, BENCH_BIN (build/bench).
 set -u
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -30,10 +35,13 @@ SSD=${SSD_BIN:-$ROOT/sockserverd}
 BIN=${BENCH_BIN:-$ROOT/build/bench}
 LG=$BIN/loadgen
 REF=$BIN/refserver
+DREF=$BIN/dgramref
 SECS=${BENCH_SECS:-2}
 ROUNDS=${BENCH_ROUNDS:-3}
 IDLE=${BENCH_IDLE:-10000}
 IDLE_SECS=${BENCH_IDLE_SECS:-15}
+BULK_MIB=${BENCH_BULK_MIB:-1024}
+BULK_SECS=20		# bound on one bulk stream
 CLOSE=${BENCH_CLOSE:-rst}
 WARMUP=1		# seconds: every connection's first round trip
 READY_SECS=10		# bound on a server's start
@@ -42,7 +50,7 @@ STOP_SECS=10		# bound on a server's stop, then SIGKILL
 MODELS="event thread fork sync"
 TARGETS="reference $MODELS"
 
-for f in "$SSD" "$LG" "$REF"; do
+for f in "$SSD" "$LG" "$REF" "$DREF" "$BIN/forkrate"; do
 	if [ ! -x "$f" ]; then
 		echo "run-bench: $f is missing: run 'make bench'" >&2
 		exit 1
@@ -50,6 +58,7 @@ for f in "$SSD" "$LG" "$REF"; do
 done
 if ! [[ $SECS =~ ^[0-9]+([.][0-9]+)?$ && $ROUNDS =~ ^[1-9][0-9]*$ &&
     $IDLE =~ ^[1-9][0-9]*$ && $IDLE_SECS =~ ^[1-9][0-9]*$ &&
+    $BULK_MIB =~ ^[1-9][0-9]*$ &&
     $CLOSE =~ ^(rst|fin)$ ]]; then
 	echo "run-bench: bad BENCH_* setting" >&2
 	exit 2
@@ -109,22 +118,34 @@ if [ "$NOFILE" != unlimited ] && [ "$NOFILE" -lt $((IDLE + 200)) ]; then
 	IDLE=$((NOFILE - 200))
 fi
 
-# start_ref NAME: starts a reference server; sets REF_PID, REF_PORT.
+# start_ref NAME [dgram]: starts a reference server (the stream one, or
+# the datagram one); sets REF_PID, REF_PORT (or DREF_PORT).
 start_ref() {
-	local out=$TMP/$1.out i
-	"$REF" -q 4096 >"$out" 2>&1 &
-	REF_PID=$!
-	PIDS+=("$REF_PID")
-	REF_PORT=
+	local out=$TMP/$1.out i pid port=
+	if [ "${2:-}" = dgram ]; then
+		"$DREF" >"$out" 2>&1 &
+	else
+		"$REF" -q 4096 >"$out" 2>&1 &
+	fi
+	pid=$!
+	PIDS+=("$pid")
 	for ((i = 0; i < READY_SECS * 20; i++)); do
-		REF_PORT=$(sed -n 's/^port \([0-9]*\)$/\1/p' "$out")
-		[ -n "$REF_PORT" ] && return 0
-		kill -0 "$REF_PID" 2>/dev/null || break
+		port=$(sed -n 's/^port \([0-9]*\)$/\1/p' "$out")
+		[ -n "$port" ] && break
+		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.05
 	done
-	echo "run-bench: the reference server did not start:" >&2
-	cat "$out" >&2
-	exit 1
+	if [ -z "$port" ]; then
+		echo "run-bench: the reference server did not start:" >&2
+		cat "$out" >&2
+		exit 1
+	fi
+	if [ "${2:-}" = dgram ]; then
+		DREF_PORT=$port
+	else
+		REF_PID=$pid
+		REF_PORT=$port
+	fi
 }
 
 # start_ssd NAME: starts sockserverd with one echo listener per model and
@@ -142,6 +163,11 @@ start_ssd() {
 			echo "{ name = \"$m\"; address = \"127.0.0.1\"; port = 0;"
 			echo "  handler = \"echo\"; concurrency = \"$m\";"
 			echo "  timeout = 0; queue_size = 4096; max_connections = 0; }"
+		done
+		for m in $MODELS; do
+			echo ", { name = \"d-$m\"; address = \"127.0.0.1\"; port = 0;"
+			echo "  type = \"dgram\"; handler = \"echo\";"
+			echo "  concurrency = \"$m\"; timeout = 0; max_connections = 0; }"
 		done
 		echo ');'
 	} >"$conf"
@@ -171,7 +197,7 @@ start_ssd() {
 	for ((i = 0; i < READY_SECS * 20; i++)); do
 		if [ -n "$npid" ]; then
 			grep -q 'READY=1' "$nout" && ok=1
-		elif [ "$(grep -c 'listening on' "$log")" -ge 4 ]; then
+		elif [ "$(grep -c 'listening on' "$log")" -ge 8 ]; then
 			ok=1
 		fi
 		[ -n "$ok" ] && break
@@ -191,11 +217,24 @@ start_ssd() {
 		printf -v "PORT_$m" '%s' "$(sed -n \
 		    "s/.*listener=$m: listening on 127\.0\.0\.1:\([0-9]*\) .*/\1/p" \
 		    "$log")"
-		if [ -z "$(port_of "$m")" ]; then
-			echo "run-bench: no port for listener $m in $log" >&2
+		printf -v "DPORT_$m" '%s' "$(sed -n \
+		    "s/.*listener=d-$m: listening on 127\.0\.0\.1:\([0-9]*\) .*/\1/p" \
+		    "$log")"
+		if [ -z "$(port_of "$m")" ] || [ -z "$(dport_of "$m")" ]; then
+			echo "run-bench: no port for listener $m or d-$m in $log" >&2
 			exit 1
 		fi
 	done
+}
+
+# dport_of TARGET: the datagram port of a target.
+dport_of() {
+	if [ "$1" = reference ]; then
+		echo "$DREF_PORT"
+	else
+		local v="DPORT_$1"
+		echo "${!v}"
+	fi
 }
 
 port_of() {
@@ -251,6 +290,11 @@ progress() {
 	e=$(kv error "$2")
 	if [ -n "$e" ]; then
 		printf '  %-18s %s\n' "$1" "error: $e" >&2
+	elif [ "$(kv mode "$2")" = bulk ]; then
+		printf '  %-18s %s MiB/s%s\n' "$1" "$(kv rate "$2")" \
+		    "$( [ "$(kv complete "$2")" = 1 ] || echo ' (unfinished)')" >&2
+	elif [ -n "$(kv forks_per_s "$2")" ]; then
+		printf '  %-18s %s forks/s\n' "$1" "$(kv forks_per_s "$2")" >&2
 	elif [ -n "$(kv kib_per_conn "$2")" ]; then
 		printf '  %-18s %s KiB/conn, %s open in %ss\n' "$1" \
 		    "$(kv kib_per_conn "$2")" "$(kv open "$2")" \
@@ -288,6 +332,29 @@ run_throughput() {
 			progress "connrate $t" "$line"
 			keep_best "cr.$t" "$line"
 			sleep 0.5
+		done
+		# fork(2) alone, in the same round: the fork model's yardstick.
+		line=$(timeout 10 "$BIN/forkrate" "$SECS" 2>/dev/null |
+		    sed 's/^forks_per_s=\([0-9]*\)$/forks_per_s=\1 rate=\1/')
+		progress "bare fork loop" "${line:-error=forkrate}"
+		keep_best "forkrate" "${line:-error=forkrate}"
+		for t in $order; do
+			port=$(dport_of "$t")
+			line=$(lg $((${SECS%.*} + WARMUP + 10)) -m dgram -p "$port" \
+			    -c 50 -d "$SECS" -w "$WARMUP")
+			progress "dgram $t" "$line"
+			keep_best "dg.$t" "$line"
+			sleep 0.2
+		done
+		for t in $order; do
+			port=$(port_of "$t")
+			line=$(lg $((BULK_SECS + 5)) -m bulk -p "$port" -b "$BULK_MIB" \
+			    -d "$BULK_SECS")
+			[ "$(kv complete "$line")" = 0 ] &&
+			    line="error=unfinished:$(kv received "$line")_bytes_back"
+			progress "bulk $t" "$line"
+			keep_best "bulk.$t" "$line"
+			sleep 0.2
 		done
 		rev=
 		for t in $order; do
@@ -337,6 +404,7 @@ run_idle() {
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 START=$(date +%s)
 start_ref "ref"
+start_ref "dref" dgram
 start_ssd "ssd"
 run_throughput
 stop_all
@@ -390,6 +458,31 @@ cr_cells() {
 	    "$(kv errors "$line")"
 }
 
+dg_cells() {
+	local line=${RES[dg.$1]:-error=missing} ref=${RES[dg.reference]:-}
+	local r mark=""
+	if [ -n "$(kv error "$line")" ]; then
+		printf '%9s %5s %11s %6s' fail - - -
+		return
+	fi
+	r=$(kv rate "$line")
+	[ "$(kv served "$line")" != "$(kv conns "$line")" ] && mark="*"
+	printf '%9s %5s %11s %6s' "$r$mark" "$(ratio "$r" "$(kv rate "$ref")")" \
+	    "$(printf '%.0f/%.0f' "$(kv p50_us "$line")" "$(kv p99_us "$line")")" \
+	    "$(kv lost "$line")"
+}
+
+bulk_cells() {
+	local line=${RES[bulk.$1]:-error=missing} ref=${RES[bulk.reference]:-} r
+	if [ -n "$(kv error "$line")" ]; then
+		printf '%7s %5s %6s' fail - -
+		return
+	fi
+	r=$(kv rate "$line")
+	printf '%7s %5s %6s' "$r" "$(ratio "$r" "$(kv rate "$ref")")" \
+	    "$(kv secs "$line")"
+}
+
 idle_kib() {
 	local line=${RES[idle.$1]:-}
 	[ -z "$(kv error "$line")" ] && kv kib_per_conn "$line"
@@ -425,6 +518,14 @@ for t in $TARGETS; do
 		    NOTES+=("$t $m: $(kv errors "$line") errors, first $(kv first_error "$line")")
 		[ "$m" != cr ] && [ "$(kv served "$line")" != "$(kv conns "$line")" ] &&
 		    NOTES+=("* $t $m: $(kv served "$line") of $(kv conns "$line") connections served in the timed run")
+	done
+	for m in dg bulk; do
+		line=${RES[$m.$t]:-error=missing}
+		if [ -n "$(kv error "$line")" ]; then
+			NOTES+=("$t $m: failed: $(kv error "$line" | tr '_' ' ')")
+		elif [ "$(kv errors "$line")" != 0 ]; then
+			NOTES+=("$t $m: $(kv errors "$line") errors, first $(kv first_error "$line")")
+		fi
 	done
 	line=${RES[idle.$t]:-error=missing}
 	if [ -n "$(kv error "$line")" ]; then
@@ -462,6 +563,16 @@ for t in $TARGETS; do
 	    "$(pp_cells pp100 "$t")" "$(cr_cells "$t")" "$(idle_cells "$t")"
 done
 echo
+printf '%-9s | %-34s | %-20s\n' "" "UDP echo, 64 B, 50 senders" \
+    "bulk, $BULK_MIB MiB, 1 conn"
+printf '%-9s | %9s %5s %11s %6s | %7s %5s %6s\n' \
+    target msg/s "x ref" "p50/p99 us" lost MiB/s "x ref" secs
+for t in $TARGETS; do
+	printf '%-9s | %s | %s\n' "$t" "$(dg_cells "$t")" "$(bulk_cells "$t")"
+done
+echo "(the datagram reference is tests/bench/dgramref: recvmmsg/sendmmsg, 64"
+echo "datagrams a call; lost: datagrams resent after 100 ms without a reply)"
+echo
 for n in "${NOTES[@]}"; do
 	echo "$n"
 done
@@ -475,12 +586,17 @@ echo "Connection-rate clients close with $CLOSE$( [ "$CLOSE" = rst ] &&
 [ -n "$IDLE_NOTE" ] && echo "Note: $IDLE_NOTE."
 
 ev100=$(ratio "$(rate_of pp100.event)" "$(rate_of pp100.reference)")
+evdg=$(ratio "$(rate_of dg.event)" "$(rate_of dg.reference)")
+sydg=$(ratio "$(rate_of dg.sync)" "$(rate_of dg.reference)")
+evbulk=$(ratio "$(rate_of bulk.event)" "$(rate_of bulk.reference)")
+thidle=$(idle_kib thread)
+fkratio=$(ratio "$(rate_of cr.fork)" "$(rate_of forkrate)")
 evcr=$(ratio "$(rate_of cr.event)" "$(rate_of cr.reference)")
 th100=$(ratio "$(rate_of pp100.thread)" "$(rate_of pp100.reference)")
 fkcr=$(rate_of cr.fork)
 evidle=$(idle_kib event)
-# For scale: what fork(2) alone manages on this machine right now.
-bare=$(timeout 10 "$BIN/forkrate" 2 2>/dev/null | sed -n 's/^forks_per_s=//p')
+# For scale: what fork(2) alone manages on this machine, in this run.
+bare=$(rate_of forkrate)
 echo
 echo "targets (issue 3, 2-core machine):"
 printf '  %-44s %8s  %s\n' \
@@ -495,4 +611,20 @@ printf '  %-44s %8s  %s\n' \
     "  (a bare fork+_exit+waitpid loop here: ${bare:-?}/s)" "" "" \
     "event idle memory <= 8 KiB per connection" "${evidle:--}" \
     "$(verdict "$evidle" '<=' 8)"
+echo
+echo "targets (issue 11, 2-core machine; ratios within this run):"
+printf '  %-44s %8s  %s\n' \
+    "event UDP echo >= 0.90x dgramref" "${evdg}x" \
+    "$(verdict "$evdg" '>=' 0.90)" \
+    "sync UDP echo >= 0.60x dgramref" "${sydg}x" \
+    "$(verdict "$sydg" '>=' 0.60)" \
+    "event bulk stream >= 0.90x reference" "${evbulk}x" \
+    "$(verdict "$evbulk" '>=' 0.90)" \
+    "  (with event idle memory <= 8 KiB, above)" "" "" \
+    "thread ping-pong @100 >= 0.80x reference" "${th100}x" \
+    "$(verdict "$th100" '>=' 0.80)" \
+    "thread idle memory <= 8 KiB per connection" "${thidle:--}" \
+    "$(verdict "$thidle" '<=' 8)" \
+    "fork new conns/s >= 0.60x bare fork loop" "${fkratio}x" \
+    "$(verdict "$fkratio" '>=' 0.60)"
 exit 0

@@ -29,6 +29,35 @@ START_TEST(addr_formats_inet_peer)
 }
 END_TEST
 
+START_TEST(addr_formats_inet_as_inet_ntop_and_printf_would)
+{
+	static const char *const addrs[] = { "0.0.0.0", "255.255.255.255",
+	    "10.0.0.1", "192.168.100.9", "1.22.133.4" };
+	static const unsigned ports[] = { 0, 9, 10, 99, 100, 65535 };
+	struct sockaddr_in	 sin;
+	char			 buf[ADDR_STRLEN], want[ADDR_STRLEN];
+
+	for (size_t i = 0; i < sizeof(addrs) / sizeof(addrs[0]); i++)
+		for (size_t j = 0; j < sizeof(ports) / sizeof(ports[0]); j++) {
+			memset(&sin, 0, sizeof(sin));
+			sin.sin_family = AF_INET;
+			sin.sin_port = htons((uint16_t)ports[j]);
+			inet_pton(AF_INET, addrs[i], &sin.sin_addr);
+			snprintf(want, sizeof(want), "%s:%u", addrs[i],
+			    ports[j]);
+			addr_format((struct sockaddr *)&sin, sizeof(sin), buf,
+			    sizeof(buf));
+			ck_assert_str_eq(buf, want);
+			/* A buffer too small for any: truncated as snprintf
+			 * does. */
+			addr_format((struct sockaddr *)&sin, sizeof(sin), buf,
+			    8);
+			want[7] = '\0';
+			ck_assert_str_eq(buf, want);
+		}
+}
+END_TEST
+
 START_TEST(addr_formats_inet6_peer_in_brackets)
 {
 	struct sockaddr_in6	sin6;
@@ -370,6 +399,7 @@ addr_suite(void)
 
 	tc = tcase_create("format");
 	tcase_add_test(tc, addr_formats_inet_peer);
+	tcase_add_test(tc, addr_formats_inet_as_inet_ntop_and_printf_would);
 	tcase_add_test(tc, addr_formats_inet6_peer_in_brackets);
 	tcase_add_test(tc, addr_formats_unix_peer_as_unix);
 	tcase_add_test(tc, addr_format_truncates_to_the_buffer);
