@@ -123,9 +123,13 @@ tls_init(void)
 	pthread_once(&tls_once, tls_init_once);
 }
 
+/* This thread called into OpenSSL (and may have state there to free). */
+static _Thread_local bool tls_used;
+
 static void
 tls_lock(void)
 {
+	tls_used = true;
 	tls_init();
 	pthread_mutex_lock(&tls_gate.mtx);
 	while (tls_gate.forking)
@@ -865,6 +869,12 @@ tls_env_locked(const struct ssd_request *rq, const char *name)
 void
 tls_thread_stop(void)
 {
+	/* A thread that never used OpenSSL has nothing there to free (and
+	 * freeing costs: under ASan, each free may take the quarantine's
+	 * lock, which a fork child can inherit held - an ASan limit). */
+	if (!tls_used)
+		return;
+	tls_used = false;
 	tls_lock();
 	OPENSSL_thread_stop();
 	tls_unlock();
