@@ -787,9 +787,12 @@ request_env(const struct ssd_request *crq)
 	if (rq->rq_env != NULL)
 		return rq->rq_env;
 	e = rq->rq_env = xcalloc(1, sizeof(*e));
-	snprintf(e->e_proto, sizeof(e->e_proto), "%s",
-	    peer->sa_family == AF_INET6 ? "TCP6" :
-	    peer->sa_family == AF_INET ? "TCP" : "UNIX");
+	/* ucspi-tcp's names; a datagram's (exec serves streams only) by
+	 * analogy, UDP and UDP6. */
+	snprintf(e->e_proto, sizeof(e->e_proto), "%s%s",
+	    peer->sa_family == AF_INET6 || peer->sa_family == AF_INET ?
+	    (rq->rq_type == SOCK_DGRAM ? "UDP" : "TCP") : "UNIX",
+	    peer->sa_family == AF_INET6 ? "6" : "");
 	request_env_addr(peer, e->e_rip, sizeof(e->e_rip), e->e_rport,
 	    sizeof(e->e_rport));
 	/* The address the client reached (behind a PROXY header too: the

@@ -20,8 +20,9 @@ import threading
 import time
 import unittest
 
-from ssdtest import (MODELS, DaemonTestCase, Deadline, conf, listener_conf,
-                     model_conf, plugin_dir, run_binary, send_all, wait_for)
+from ssdtest import (MODELS, DaemonTestCase, Deadline, conf, fixture_plugin,
+                     listener_conf, model_conf, plugin_dir, recv_until_eof,
+                     run_binary, send_all, wait_for)
 
 CERTS = None        # the directory of the generated certificates
 HAVE_OPENSSL = shutil.which("openssl") is not None
@@ -768,6 +769,61 @@ class TlsForkBesideThreadsTests(DaemonTestCase):
             for t in threads:
                 t.join(30)
         self.assertEqual(errors, [])
+
+
+@unittest.skipUnless(HAVE_OPENSSL, "the openssl command is missing")
+class SsdEnvTests(DaemonTestCase):
+    """ssd_env() for every kind of listener, as a plugin sees it."""
+
+    def test_values_for_every_listener(self):
+        env = fixture_plugin("env")
+        if env is None:
+            self.skipTest("SSD_TEST_PLUGINS unset (make integration sets "
+                          "it)")
+        tmp = tempfile.mkdtemp(prefix="ssd-env-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        d = self.daemon(conf(
+            listener_conf("tcp", handler=env, concurrency="thread"),
+            listener_conf("udp", handler=env, type="dgram"),
+            listener_conf("tls", handler=env, concurrency="event",
+                          extra=tls_group()),
+            listener_conf("unix", handler=env,
+                          address=os.path.join(tmp, "s"))))
+
+        def parse(text):
+            return dict(l.split("=", 1) for l in text.decode().splitlines())
+
+        s = d.connect("tcp")
+        me = s.getsockname()
+        send_all(s, b"go\n")
+        got = parse(recv_until_eof(s))
+        self.assertEqual(got, {
+            "PROTO": "TCP", "TCPREMOTEIP": "127.0.0.1",
+            "TCPREMOTEPORT": str(me[1]), "TCPLOCALIP": "127.0.0.1",
+            "TCPLOCALPORT": str(d.listener("tcp").port)})
+        u = d.dgram("udp")
+        u.send(b"x")
+        got = parse(u.recv(4096))
+        self.assertEqual(got["PROTO"], "UDP")
+        self.assertEqual(got["TCPREMOTEPORT"], str(u.getsockname()[1]))
+        self.assertNotIn("HTTPS", got)
+        s = tls_connect(d, "tls", server_hostname="localhost")
+        s.sendall(b"go\n")
+        got = parse(tls_recv_until_eof(s))
+        self.assertEqual(got["PROTO"], "TCP")
+        self.assertEqual(got["HTTPS"], "on")
+        self.assertEqual(got["SSL_PROTOCOL"], "TLSv1.3")
+        self.assertEqual(got["SSL_TLS_SNI"], "localhost")
+        self.assertEqual(got["SSL_CLIENT_VERIFY"], "NONE")
+        self.assertEqual(got["SSL_CIPHER"], s.cipher()[0])
+        self.assertNotIn("SSL_NONSENSE", got)
+        self.assertNotIn("PATH", got)
+        s = d.connect("unix")
+        send_all(s, b"go\n")
+        got = parse(recv_until_eof(s))
+        self.assertEqual(got, {"PROTO": "UNIX", "TCPREMOTEIP": "0.0.0.0",
+                               "TCPREMOTEPORT": "0", "TCPLOCALIP": "0.0.0.0",
+                               "TCPLOCALPORT": "0"})
 
 
 @unittest.skipUnless(HAVE_OPENSSL, "the openssl command is missing")
