@@ -56,6 +56,7 @@ struct tls_conn {
 	bool		 c_broken;	/* fatal error: no close_notify */
 	bool		 c_shut;	/* close_notify sent */
 	bool		 c_rdeof;	/* the client's end was read */
+	bool		 c_drained;	/* nothing buffered after a read */
 	char		*c_s_dn, *c_i_dn;	/* cached for ssd_env */
 	const char	*c_why;		/* a protocol error to log */
 };
@@ -283,6 +284,10 @@ tls_ctx_new(const struct tls_settings *t, const struct tls_cert *tc,
 	    TLS1_3_VERSION : TLS1_2_VERSION);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
 	    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
+	/* One read(2) takes what the socket has, not a record header
+	 * and then its body: fewer system calls, and tls_read can tell
+	 * when the socket is drained. */
+	SSL_CTX_set_read_ahead(ctx, 1);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS |
 	    SSL_MODE_ENABLE_PARTIAL_WRITE |
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
@@ -685,13 +690,29 @@ tls_read(struct ssd_request *rq, void *buf, size_t len)
 	ssize_t	 n;
 	short	 want;
 
+	/* The last read took all there was (OpenSSL reads ahead): the
+	 * next would say EAGAIN, so wait first, as request_read_raw does
+	 * on plaintext.  At worst readiness is reported at once. */
+	if (rq->rq_tls->c_drained) {
+		rq->rq_tls->c_drained = false;
+		if (rq->rq_timeout > 0)
+			end = tls_now() + rq->rq_timeout;
+		if (tls_wait(rq, SSL_ERROR_WANT_READ, end) == -1)
+			return -1;
+	}
 	for (;;) {
 		if (atomic_load(&rq->rq_cut)) {
 			errno = ECONNABORTED;
 			return -1;
 		}
-		if ((n = tls_read_try(rq, buf, len, &want)) >= 0 ||
-		    errno != EAGAIN)
+		if ((n = tls_read_try(rq, buf, len, &want)) > 0) {
+			tls_lock();
+			rq->rq_tls->c_drained = !SSL_has_pending(
+			    rq->rq_tls->c_ssl) && (size_t)n < len;
+			tls_unlock();
+			return n;
+		}
+		if (n == 0 || errno != EAGAIN)
 			return n;
 		/* One read as a whole waits no longer than the timeout. */
 		if (rq->rq_timeout > 0 && end == 0)
@@ -780,6 +801,10 @@ tls_shutdown(struct ssd_request *rq)
 	ssize_t	 n;
 
 	if (tls_close_notify(rq) == -1)
+		return;
+	/* The client's end was read: nothing unread is left to turn the
+	 * close into a reset. */
+	if (rq->rq_tls->c_rdeof)
 		return;
 	/* Our side is done; what the client still sends (its own
 	 * close_notify) is read away, so that the close sends no RST
