@@ -209,8 +209,14 @@ $(B)/tests/preload/%.so: tests/preload/%.c | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(CC) $(STD) $(WARN) -O2 -fPIC -shared -o $@ $< -ldl
 
+# Under ThreadSanitizer, tests/tsan.supp (one race reported on libev's
+# reuse of descriptor numbers; see there).
+ifneq ($(findstring thread,$(SANITIZER)),)
+INTEGRATION_ENV	= TSAN_OPTIONS="$(TSAN_OPTIONS) suppressions=$(CURDIR)/tests/tsan.supp"
+endif
 integration: $(SSD) $(PLUGINS) $(TEST_PLUGINS) $(TEST_PRELOADS) | $(CHECK_DEPS_OK)
-	SSD_BIN=./$(SSD) SSD_TEST_PLUGINS=$(CURDIR)/$(B)/tests/plugins \
+	$(INTEGRATION_ENV) SSD_BIN=./$(SSD) \
+	    SSD_TEST_PLUGINS=$(CURDIR)/$(B)/tests/plugins \
 	    python3 tests/integration/run.py
 
 # The integration suite with the daemon under valgrind's memcheck (not
