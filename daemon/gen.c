@@ -47,6 +47,12 @@
  *   struct ssd_request holds a reference on its gen (and so on its
  *                      lrun) and on its lsock until server_request_done's
  *                      work on the main thread.
+ *   TLS contexts       (struct tls_ctx, tls.c) belong to the listener's
+ *                      settings in the config, built by config_load and
+ *                      freed by config_free; a request's SSL object
+ *                      (rq_tls) is its own, freed by request_close on
+ *                      its thread, and its gen keeps the contexts (and
+ *                      their SNI and ALPN callbacks' data) alive as long.
  *
  * Worker threads read only what a reference keeps alive and what is
  * immutable (the config) or atomic (counters, r_closing, s_stopping).

@@ -983,6 +983,31 @@ def fd_count(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
 
 
+def socket_count(pid):
+    """How many of pid's descriptors are sockets."""
+    n = 0
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            n += os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith(
+                "socket:")
+        except OSError:
+            pass
+    return n
+
+
+def self_signed_cert(directory, timeout=60):
+    """An ECDSA P-256 certificate for CN=localhost and its key, made with
+    the openssl command in directory: (certificate path, key path)."""
+    key = os.path.join(directory, "k.pem")
+    pem = os.path.join(directory, "c.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
+                    "-subj", "/CN=localhost", "-keyout", key, "-out", pem],
+                   check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, timeout=timeout)
+    return pem, key
+
+
 def cpu_seconds(pid):
     """User + system CPU time pid has used, in seconds."""
     st = proc_stat(pid)

@@ -18,7 +18,8 @@ import time
 import unittest
 
 from ssdtest import (MODELS, DaemonTestCase, conf, exchange, listener_conf,
-                     model_conf, recv_until_eof, send_all, wait_for)
+                     model_conf, recv_until_eof, self_signed_cert,
+                     send_all, wait_for)
 from test_journal import JournalTestCase
 
 ENTRY = re.compile(r"listener=(?P<listener>\S+) peer=(?P<peer>\S+) "
@@ -170,14 +171,8 @@ class AccessLogTlsTests(DaemonTestCase):
         super().setUp()
         self.tmp = tempfile.mkdtemp(prefix="ssd-acc-tls-")
         self.addCleanup(shutil.rmtree, self.tmp, True)
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec",
-                        "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                        "-days", "2", "-subj", "/CN=localhost", "-keyout",
-                        "k.pem", "-out", "c.pem"], cwd=self.tmp, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                       timeout=60)
-        self.tls = 'tls = { certificate = "%s/c.pem"; key = "%s/k.pem"; };' \
-            % (self.tmp, self.tmp)
+        pem, key = self_signed_cert(self.tmp)
+        self.tls = 'tls = { certificate = "%s"; key = "%s"; };' % (pem, key)
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         self.ctx.check_hostname = False
         self.ctx.verify_mode = ssl.CERT_NONE

@@ -53,6 +53,8 @@ import subprocess
 import tempfile
 import unittest
 
+from ssdtest import self_signed_cert
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
@@ -189,14 +191,7 @@ def _example_certificates(text, d):
     and key generated into d stand for the files it names."""
     if not re.search(r"\bcertificate\s*=", text):
         return text
-    key, crt = os.path.join(d, "example.key"), os.path.join(d, "example.pem")
-    if not os.path.exists(crt):
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec",
-                        "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                        "-days", "2", "-subj", "/CN=localhost", "-keyout",
-                        key, "-out", crt], check=True, timeout=60,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        shutil.copy(crt, os.path.join(d, "ca.pem"))
+    crt, key = self_signed_cert(d)
     text = re.sub(r'(\b(?:certificate|client_ca)\s*=\s*)"[^"]*"',
                   lambda m: '%s"%s"' % (m.group(1), crt), text)
     return re.sub(r'(\bkey\s*=\s*)"[^"]*"',

@@ -14,7 +14,7 @@ import time
 import unittest
 
 from ssdtest import (QUIET, DaemonTestCase, Deadline, conf, cpu_seconds,
-                     fd_count, model_conf, nothing_arrives, raise_nofile,
+                     fd_count, model_conf, socket_count, nothing_arrives, raise_nofile,
                      recv_exactly, recv_until_eof, reset_close, send_all,
                      wait_for)
 
@@ -47,18 +47,6 @@ def wait_fd_count(d, want, timeout=10):
             e, fd_count(d.pid), describe_fds(d.pid))) from None
 
 
-def socket_fds(pid):
-    """How many of pid's descriptors are sockets."""
-    n = 0
-    for fd in os.listdir("/proc/%d/fd" % pid):
-        try:
-            n += os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith(
-                "socket:")
-        except OSError:
-            pass
-    return n
-
-
 def describe_fds(pid):
     """The last 20 descriptors of pid and what they are (for failures)."""
     out = {}
@@ -87,7 +75,7 @@ class EveryModelLimits:
         # The connection closes just after "done" (on the loop that
         # served it): the baseline is taken once only the listening
         # socket is left.
-        wait_for(lambda: socket_fds(d.pid) == 1,
+        wait_for(lambda: socket_count(d.pid) == 1,
                  what="the warm-up connection closed")
         base = fd_count(d.pid)
         dl = Deadline(60)
@@ -201,7 +189,7 @@ class EventLimitTests(EveryModelLimits, ConcurrentLimits, DaemonTestCase):
         # The connection closes just after "done" (on the loop that
         # served it): the baseline is taken once only the listening
         # socket is left.
-        wait_for(lambda: socket_fds(d.pid) == 1,
+        wait_for(lambda: socket_count(d.pid) == 1,
                  what="the warm-up connection closed")
         base = fd_count(d.pid)
         dl = Deadline(60)

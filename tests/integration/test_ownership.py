@@ -15,6 +15,7 @@ import time
 import unittest
 
 from ssdtest import (children_of, conf, DaemonTestCase, Deadline, exchange,
+                     fd_count, socket_count,
                      fixture_plugin, free_port, HAVE_127_0_0_2, IO_TIMEOUT,
                      listener_conf, model_conf, nothing_arrives,
                      recv_until_eof, VALGRIND, wait_for)
@@ -22,21 +23,6 @@ from ssdtest import (children_of, conf, DaemonTestCase, Deadline, exchange,
 
 def threads_of(pid):
     return len(os.listdir("/proc/%d/task" % pid))
-
-
-def fds_of(pid):
-    return len(os.listdir("/proc/%d/fd" % pid))
-
-
-def sockets_of(pid):
-    n = 0
-    for fd in os.listdir("/proc/%d/fd" % pid):
-        try:
-            n += os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith(
-                "socket:")
-        except OSError:
-            pass
-    return n
 
 
 def slow_conf(name, delay=0.0, init_delay=0.0, **kw):
@@ -106,9 +92,9 @@ class GenerationsFreedTests(DaemonTestCase):
                  what="the first generation released")
         # The baseline without a transient socket (a notification to
         # NOTIFY_SOCKET opens one for its send): the two listeners' only.
-        wait_for(lambda: sockets_of(d.pid) == 2, 5,
+        wait_for(lambda: socket_count(d.pid) == 2, 5,
                  what="only the listening sockets open")
-        threads0, fds0 = threads_of(d.pid), fds_of(d.pid)
+        threads0, fds0 = threads_of(d.pid), fd_count(d.pid)
         stop = threading.Event()
         failures = []
 
@@ -131,9 +117,9 @@ class GenerationsFreedTests(DaemonTestCase):
         wait_for(lambda: d.log_has(r"before reload #61 is released"), 10,
                  what="every old generation released")
         wait_for(lambda: threads_of(d.pid) == threads0 and
-                 fds_of(d.pid) == fds0, 10,
+                 fd_count(d.pid) == fds0, 10,
                  what="threads %d and fds %d back to %d and %d" % (
-                     threads_of(d.pid), fds_of(d.pid), threads0, fds0))
+                     threads_of(d.pid), fd_count(d.pid), threads0, fds0))
         self.assertStopsCleanly(d)
 
 

@@ -41,7 +41,8 @@ import unittest
 
 from ssdtest import (IO_TIMEOUT, DaemonTestCase, Deadline, conf, exchange,
                      finish, plugin_dir, recv_exactly, recv_until_eof,
-                     recv_within, run_binary, send_all, wait_for)
+                     recv_within, run_binary, self_signed_cert, send_all,
+                     wait_for)
 
 PLUGIN = os.path.join(plugin_dir(), "python.so")
 
@@ -525,24 +526,13 @@ class Reload(PythonTestCase):
         self.assertStopsCleanly(d)
 
 
-def make_cert(dir):
-    key, pem = os.path.join(dir, "k.pem"), os.path.join(dir, "c.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec",
-                    "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                    "-keyout", key, "-out", pem, "-days", "2",
-                    "-subj", "/CN=localhost"], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   timeout=30)
-    return pem, key
-
-
 @unittest.skipUnless(shutil.which("openssl"), "no openssl command")
 class Tls(PythonTestCase):
 
     def test_handler_sees_plaintext(self):
         tmp = tempfile.mkdtemp(prefix="ssd-pytls-")
         self.addCleanup(shutil.rmtree, tmp, True)
-        pem, key = make_cert(tmp)
+        pem, key = self_signed_cert(tmp)
         tls = 'tls = { certificate = "%s"; key = "%s"; };' % (pem, key)
         d = self.pydaemon(py_conf(
             py_listener("t", "Lines", "thread", extra=tls),
