@@ -73,19 +73,27 @@ class WorkerTestCase(DaemonTestCase):
         return found[0]
 
     def one_per_worker(self, d, name, pids):
-        """A connection served (one echo) by each worker of pids."""
+        """A connection (one echo) served by each worker of pids.  The
+        kernel wakes the workers in an order of its own, often the same
+        one first every time, so each worker, once it has its connection,
+        is stopped (SIGSTOP) while the next one connects: only a worker
+        still running can accept it.  Then all continue."""
         by = {}
-        dl = Deadline(20)
-        for i in range(200):
-            if len(by) == len(pids) or dl.expired():
-                break
-            s = d.connect(name)
-            self.assertEqual(exchange(s, b"hi %d\n" % i), b"hi %d\n" % i)
-            w = self.served_by(d, s)
-            if w in by:
-                s.close()
-            else:
+        try:
+            for i in range(len(pids)):
+                s = d.connect(name)
+                self.assertEqual(exchange(s, b"hi %d\n" % i),
+                                 b"hi %d\n" % i)
+                w = self.served_by(d, s)
+                self.assertNotIn(w, by, "served by a stopped worker")
                 by[w] = s
+                if i + 1 < len(pids):
+                    os.kill(w, signal.SIGSTOP)
+                    wait_for(lambda: children_of(d.pid).get(w) == "T", 10,
+                             what="worker %d stopped" % w)
+        finally:
+            for w in by:
+                resume(w)
         self.assertEqual(sorted(by), sorted(pids), "a connection per worker")
         return by
 
@@ -447,7 +455,7 @@ class WatchdogTests(WorkerTestCase):
 
     def test_stuck_worker_is_replaced_and_pings_resume(self):
         text = workers_conf(2, ev("c", fixture_plugin("crash")))
-        d = self.daemon(text, env={"WATCHDOG_USEC": "1000000"},
+        d = self.daemon(text, env={"WATCHDOG_USEC": "2000000"},
                         start=False, pid_env=("WATCHDOG_PID",))
         d.start()
         pids = self.workers(d, 2)
