@@ -624,6 +624,10 @@ ssd_write(struct ssd_request *rq, const void *buf, size_t len)
 		return 0;
 	if (rq->rq_tls != NULL)
 		return tls_write(rq, buf, len);
+	/* A blocking send may wait (up to SO_SNDTIMEO) before it says how
+	 * much it took: the whole write's time starts before it. */
+	if (rq->rq_blocking && saved > 0)
+		end = request_now() + saved;
 	for (;;) {
 		if (atomic_load(&rq->rq_cut)) {
 			errno = ECONNABORTED;
@@ -647,7 +651,7 @@ ssd_write(struct ssd_request *rq, const void *buf, size_t len)
 			request_io_failed(rq);
 			break;
 		}
-		/* Only a write that must wait reads the clock. */
+		/* Otherwise only a write that must wait reads the clock. */
 		if (saved > 0 && end == 0)
 			end = request_now() + saved;
 		if (saved > 0 && (left = end - request_now()) <= 0) {
