@@ -7,6 +7,11 @@
  * the daemon's group does not cut it short: the drain decides) and
  * PR_SET_PDEATHSIG, runs the request and exits.
  *
+ * Resetting the dispositions costs one sigaction(2) per signal the
+ * daemon or a plugin had set when the last listener started (read then,
+ * in the parent), not 64: a signal handler a plugin installs later, from
+ * a request, stays installed in the children of the fork model.
+ *
  * The parent reaps its own children only: on SIGCHLD it waits for each
  * child it started with waitpid(pid, WNOHANG), never waitpid(-1), so a
  * handler that starts and waits for processes of its own (system(3),
@@ -39,6 +44,24 @@ static TAILQ_HEAD(, conc_fork_child) conc_fork_children =
     TAILQ_HEAD_INITIALIZER(conc_fork_children);
 static ev_signal	conc_fork_sigchld;
 static unsigned		conc_fork_users;	/* fork listeners started */
+/* The signals whose disposition is not the default: what a child resets
+ * (one sigaction each, not 64).  Read again after every listener start
+ * (so after every reload and every plugin's init). */
+static sigset_t		conc_fork_handled;
+static bool		conc_fork_handled_known;
+
+static void
+conc_fork_read_handled(void)
+{
+	struct sigaction sa;
+
+	sigemptyset(&conc_fork_handled);
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sigaction(sig, NULL, &sa) == 0 &&
+		    sa.sa_handler != SIG_DFL)
+			sigaddset(&conc_fork_handled, sig);
+	conc_fork_handled_known = true;
+}
 
 static void __attribute__((noreturn))
 conc_fork_child_main(struct ssd_request *rq, pid_t parent)
@@ -55,7 +78,8 @@ conc_fork_child_main(struct ssd_request *rq, pid_t parent)
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_DFL;
 	for (int sig = 1; sig < NSIG; sig++)
-		sigaction(sig, &sa, NULL);
+		if (sigismember(&conc_fork_handled, sig) == 1)
+			sigaction(sig, &sa, NULL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	/* syslog's socket may sit where the connection is about to go;
@@ -127,6 +151,7 @@ static int
 conc_fork_start(struct lrun *r)
 {
 	(void)r;
+	conc_fork_handled_known = false;
 	if (conc_fork_users++ == 0) {
 		ev_signal_init(&conc_fork_sigchld, conc_fork_sigchld_cb,
 		    SIGCHLD);
@@ -150,6 +175,8 @@ conc_fork_dispatch(struct lrun *r, struct ssd_request *rq)
 	pid_t			 pid, parent = getpid();
 
 	(void)r;
+	if (!conc_fork_handled_known)
+		conc_fork_read_handled();
 	pid = fork();
 	if (pid == -1) {
 		ssd_log(rq, LOG_WARNING, "cannot fork: %s; connection closed",

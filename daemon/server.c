@@ -223,6 +223,7 @@ server_done_cb(struct ev_loop *loop, ev_async *w, int revents)
 	pthread_mutex_unlock(&server.s_done_mtx);
 	TAILQ_FOREACH_SAFE(rq, &done, rq_entry2, tmp)
 		server_request_finish(rq);
+	conc_thread_reap();
 	gen_reap();
 	server_check_done();
 }

@@ -91,6 +91,9 @@ extern const struct conc_ops conc_event_workers_ops;
 /* Frees the main loop's share of the event model, once no request is
  * left (conc_event.c). */
 void	conc_event_fini(void);
+/* Joins the thread model's ended threads, keeping or unmapping their
+ * stacks (the loop thread). */
+void	conc_thread_reap(void);
 
 /*
  * A listening socket (listener.c), shared by every generation whose

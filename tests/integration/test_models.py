@@ -234,8 +234,42 @@ class SyncModelTests(ModelCases, DaemonTestCase):
     MODEL = "sync"
 
 
+def stack_mappings(pid):
+    """The daemon's mappings the size of a thread model stack (256 KiB,
+    read-write, anonymous)."""
+    n = 0
+    with open("/proc/%d/maps" % pid) as f:
+        for line in f:
+            fields = line.split()
+            lo, hi = (int(x, 16) for x in fields[0].split("-"))
+            if (hi - lo == 256 * 1024 and fields[1] == "rw-p" and
+                    len(fields) == 5):
+                n += 1
+    return n
+
+
 class ThreadModelTests(ModelCases, DaemonTestCase):
     MODEL = "thread"
+
+    def test_ended_threads_stacks_are_not_kept(self):
+        # glibc keeps up to 40 MiB of ended threads' stacks mapped (160
+        # of these), and every later fork(2) copies their mappings; the
+        # daemon keeps 16 for the next threads and unmaps the others.
+        d = self.daemon(conf(self.lconf("e", handler="echo")))
+        before = stack_mappings(d.pid)
+        clients = [d.connect("e") for _ in range(60)]
+        for i, s in enumerate(clients):
+            self.assertEqual(exchange(s, b"%d\n" % i), b"%d\n" % i)
+        wait_for(lambda: stack_mappings(d.pid) >= before + 60, 10,
+                 what="60 threads running")
+        for s in clients:
+            self.assertEqual(finish(s), b"")
+        wait_for(lambda: stack_mappings(d.pid) <= before + 16, 10,
+                 what="at most 16 stacks kept")
+        # And they serve the next threads.
+        s = d.connect("e")
+        self.assertEqual(exchange(s, b"again\n"), b"again\n")
+        self.assertEqual(finish(s), b"")
 
 
 class EventModelTests(ModelCases, DaemonTestCase):
@@ -252,6 +286,35 @@ CRASH_RE = re.compile(r"listener=c peer=127\.0\.0\.1:(\d+): handler process "
 
 class ForkModelTests(ModelCases, DaemonTestCase):
     MODEL = "fork"
+
+    def test_child_has_default_signal_dispositions(self):
+        # The daemon blocks SIGTERM, SIGHUP, SIGINT, SIGCHLD (libev reads
+        # them from a signalfd) and ignores SIGPIPE; the child that runs
+        # a request does none of that.
+        so = fixture_plugin("crash")
+        if so is None:
+            self.skipTest("SSD_TEST_PLUGINS is not set")
+        d = self.daemon(conf(self.lconf("c", handler=so)))
+        status = "/proc/%d/status" % d.pid
+        with open(status) as f:
+            mine = f.read()
+        self.assertNotRegex(mine, r"SigIgn:\s*0+\n", "the daemon ignores "
+                            "nothing: the test proves little")
+        self.assertNotRegex(mine, r"SigBlk:\s*0+\n", "the daemon blocks "
+                            "nothing: the test proves little")
+        s = d.connect("c")
+        send_all(s, b"sigs\n")
+        out = b""
+        while not out.endswith(b".\n"):
+            chunk = recv_within(s)
+            self.assertTrue(chunk, out)
+            out += chunk
+        s.close()
+        text = out.decode()
+        for field in ("SigBlk", "SigIgn", "SigCgt"):
+            m = re.search(r"%s:\s*([0-9a-f]+)" % field, text)
+            self.assertIsNotNone(m, text)
+            self.assertEqual(int(m.group(1), 16), 0, text)
 
     def test_crashing_handler_500_requests(self):
         so = fixture_plugin("crash")

@@ -4,9 +4,12 @@
  * SIGSEGV and "abort" with abort(3), to show that under fork a crashing
  * handler takes down only its own process (or, with worker_processes,
  * only its own worker); "spin" makes it loop for ever without yielding,
- * as a stuck handler under event would (the per-worker watchdog).
+ * as a stuck handler under event would (the per-worker watchdog); "sigs"
+ * answers with the SigBlk, SigIgn and SigCgt lines of /proc/self/status
+ * (what the process running the request blocks, ignores and catches).
  */
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +31,22 @@ crash_handle(struct ssd_request *rq)
 
 			for (;;)
 				spins++;
+		}
+		if (strncmp(line, "sigs", 4) == 0) {
+			FILE	*f = fopen("/proc/self/status", "r");
+			char	 st[256];
+
+			while (f != NULL && fgets(st, sizeof(st), f) != NULL)
+				if ((strncmp(st, "SigBlk:", 7) == 0 ||
+				    strncmp(st, "SigIgn:", 7) == 0 ||
+				    strncmp(st, "SigCgt:", 7) == 0) &&
+				    ssd_write(rq, st, strlen(st)) == -1)
+					break;
+			if (f != NULL)
+				fclose(f);
+			if (ssd_write(rq, ".\n", 2) == -1)
+				return -1;
+			continue;
 		}
 		if (ssd_write(rq, line, (size_t)n) == -1)
 			return -1;
