@@ -15,6 +15,10 @@
 # the echo (MiB/s), and fork(2) alone (forkrate) for the fork model's
 # connection rate; then prints the tables, every figure with its ratio to
 # its reference, and the targets of issues 3 and 11 with PASS or MISS.
+# Beside thread and fork it runs their own ceilings, threadref (a bare
+# blocking thread per connection: ping-pong at 100 and idle memory) and
+# forkref (a bare process per connection: connections/s), so that what a
+# model costs by itself is told apart from what the daemon adds.
 #
 # Throughput runs go in rounds; each round visits the targets in the
 # opposite order of the one before, and the best figure of the rounds is
@@ -50,7 +54,8 @@ STOP_SECS=10		# bound on a server's stop, then SIGKILL
 MODELS="event thread fork sync"
 TARGETS="reference $MODELS"
 
-for f in "$SSD" "$LG" "$REF" "$DREF" "$BIN/forkrate"; do
+for f in "$SSD" "$LG" "$REF" "$DREF" "$BIN/forkrate" "$BIN/threadref" \
+    "$BIN/forkref"; do
 	if [ ! -x "$f" ]; then
 		echo "run-bench: $f is missing: run 'make bench'" >&2
 		exit 1
@@ -118,12 +123,15 @@ if [ "$NOFILE" != unlimited ] && [ "$NOFILE" -lt $((IDLE + 200)) ]; then
 	IDLE=$((NOFILE - 200))
 fi
 
-# start_ref NAME [dgram]: starts a reference server (the stream one, or
-# the datagram one); sets REF_PID, REF_PORT (or DREF_PORT).
+# start_ref NAME [dgram|threadref|forkref]: starts a reference server
+# (the stream one, the datagram one, or a model's ceiling); sets REF_PID,
+# REF_PORT (or DREF_PORT, or CEIL_PID and CEIL_PORT_threadref/forkref).
 start_ref() {
 	local out=$TMP/$1.out i pid port=
 	if [ "${2:-}" = dgram ]; then
 		"$DREF" >"$out" 2>&1 &
+	elif [ -n "${2:-}" ]; then
+		"$BIN/$2" -q 4096 >"$out" 2>&1 &
 	else
 		"$REF" -q 4096 >"$out" 2>&1 &
 	fi
@@ -142,6 +150,9 @@ start_ref() {
 	fi
 	if [ "${2:-}" = dgram ]; then
 		DREF_PORT=$port
+	elif [ -n "${2:-}" ]; then
+		CEIL_PID=$pid
+		printf -v "CEIL_PORT_$2" '%s' "$port"
 	else
 		REF_PID=$pid
 		REF_PORT=$port
@@ -325,6 +336,12 @@ run_throughput() {
 			# sync still has 99 queued clients to go through.
 			sleep 0.5
 		done
+		# The thread model's ceiling, in the same round.
+		line=$(lg $((${SECS%.*} + WARMUP + 10)) -m pingpong \
+		    -p "$CEIL_PORT_threadref" -c 100 -d "$SECS" -w "$WARMUP")
+		progress "pp100 threadref" "$line"
+		keep_best "pp100.threadref" "$line"
+		sleep 0.2
 		for t in $order; do
 			port=$(port_of "$t")
 			line=$(lg $((${SECS%.*} + 10)) -m connrate -p "$port" -c 50 \
@@ -333,6 +350,12 @@ run_throughput() {
 			keep_best "cr.$t" "$line"
 			sleep 0.5
 		done
+		# The fork model's ceiling, in the same round.
+		line=$(lg $((${SECS%.*} + 10)) -m connrate -p "$CEIL_PORT_forkref" \
+		    -c 50 -d "$SECS" -k "$CLOSE")
+		progress "connrate forkref" "$line"
+		keep_best "cr.forkref" "$line"
+		sleep 0.5
 		# fork(2) alone, in the same round: the fork model's yardstick.
 		line=$(timeout 10 "$BIN/forkrate" "$SECS" 2>/dev/null |
 		    sed 's/^forks_per_s=\([0-9]*\)$/forks_per_s=\1 rate=\1/')
@@ -397,6 +420,14 @@ run_idle() {
 		stop_pid "$pid"
 		forget_pid "$pid"
 	done
+	# A bare thread per connection: what a thread costs by itself.
+	start_ref "idle-threadref" threadref
+	line=$(lg $((IDLE_SECS + 20)) -m idle -p "$CEIL_PORT_threadref" \
+	    -c "$IDLE" -d "$IDLE_SECS" -P "$CEIL_PID")
+	RES[idle.threadref]=$line
+	progress "idle threadref" "$line"
+	stop_pid "$CEIL_PID"
+	forget_pid "$CEIL_PID"
 }
 
 # ---- run ----
@@ -405,6 +436,8 @@ LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 START=$(date +%s)
 start_ref "ref"
 start_ref "dref" dgram
+start_ref "threadref" threadref
+start_ref "forkref" forkref
 start_ssd "ssd"
 run_throughput
 stop_all
@@ -594,6 +627,11 @@ fkratio=$(ratio "$(rate_of cr.fork)" "$(rate_of forkrate)")
 evcr=$(ratio "$(rate_of cr.event)" "$(rate_of cr.reference)")
 th100=$(ratio "$(rate_of pp100.thread)" "$(rate_of pp100.reference)")
 fkcr=$(rate_of cr.fork)
+thref100=$(ratio "$(rate_of pp100.threadref)" "$(rate_of pp100.reference)")
+thvsref=$(ratio "$(rate_of pp100.thread)" "$(rate_of pp100.threadref)")
+threfidle=$(idle_kib threadref)
+fkref=$(ratio "$(rate_of cr.forkref)" "$(rate_of forkrate)")
+fkvsref=$(ratio "$(rate_of cr.fork)" "$(rate_of cr.forkref)")
 evidle=$(idle_kib event)
 # For scale: what fork(2) alone manages on this machine, in this run.
 bare=$(rate_of forkrate)
@@ -623,8 +661,13 @@ printf '  %-44s %8s  %s\n' \
     "  (with event idle memory <= 8 KiB, above)" "" "" \
     "thread ping-pong @100 >= 0.80x reference" "${th100}x" \
     "$(verdict "$th100" '>=' 0.80)" \
+    "  (threadref, a bare thread per connection:" "${thref100}x" "" \
+    "   thread model = ${thvsref}x threadref)" "" "" \
     "thread idle memory <= 8 KiB per connection" "${thidle:--}" \
     "$(verdict "$thidle" '<=' 8)" \
+    "  (threadref: KiB per idle connection)" "${threfidle:--}" "" \
     "fork new conns/s >= 0.60x bare fork loop" "${fkratio}x" \
-    "$(verdict "$fkratio" '>=' 0.60)"
+    "$(verdict "$fkratio" '>=' 0.60)" \
+    "  (forkref, a bare process per connection:" "${fkref}x" "" \
+    "   fork model = ${fkvsref}x forkref)" "" ""
 exit 0
