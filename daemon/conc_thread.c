@@ -26,7 +26,12 @@
 
 #include "server.h"
 
+#ifdef __SANITIZE_THREAD__
+/* ThreadSanitizer's static TLS alone takes 900 KiB of a thread's stack. */
+#define CONC_THREAD_STACK	(2 * 1024 * 1024)
+#else
 #define CONC_THREAD_STACK	(256 * 1024)
+#endif
 #define CONC_THREAD_CACHE	16	/* stacks kept for the next threads */
 #define CONC_THREAD_RETRY	0.005	/* s: to join threads still exiting */
 
@@ -101,6 +106,36 @@ conc_thread_reap(void)
 		ev_timer_start(ct_loop, &ct_retry);
 		ev_unref(ct_loop);	/* never what keeps the loop running */
 	}
+}
+
+/* At exit, every request done: joins the threads (each has left its
+ * request and is returning) and unmaps every stack. */
+void
+conc_thread_fini(void)
+{
+	struct conc_thread_stack *s;
+
+	if (ct_loop != NULL && ev_is_active(&ct_retry)) {
+		ev_ref(ct_loop);
+		ev_timer_stop(ct_loop, &ct_retry);
+	}
+	ct_loop = NULL;
+	pthread_mutex_lock(&ct_mtx);
+	while ((s = SLIST_FIRST(&ct_ended)) != NULL) {
+		SLIST_REMOVE_HEAD(&ct_ended, s_entry);
+		SLIST_INSERT_HEAD(&ct_exiting, s, s_entry);
+	}
+	pthread_mutex_unlock(&ct_mtx);
+	while ((s = SLIST_FIRST(&ct_exiting)) != NULL) {
+		SLIST_REMOVE_HEAD(&ct_exiting, s_entry);
+		pthread_join(s->s_thread, NULL);
+		conc_thread_unmap(s);
+	}
+	while ((s = SLIST_FIRST(&ct_free)) != NULL) {
+		SLIST_REMOVE_HEAD(&ct_free, s_entry);
+		conc_thread_unmap(s);
+	}
+	ct_nfree = 0;
 }
 
 static void

@@ -968,17 +968,23 @@ request_tcp_bytes(const struct ssd_request *rq, unsigned long long *in,
 int
 ssd_waitpid(struct ssd_request *rq, pid_t pid, int *status)
 {
-	unsigned long long in0 = 0, out0 = 0, in1, out1;
-	bool		 counted = request_tcp_bytes(rq, &in0, &out0);
-	int		 rc = request_waitpid(rq, pid, status);
+	unsigned long long	 in, out;
+	int			 rc = request_waitpid(rq, pid, status);
 
-	/* The program had the connection: what it carried meanwhile is
-	 * the request's (the access log, the byte counters). */
-	if (counted && request_tcp_bytes(rq, &in1, &out1)) {
-		if (in1 > in0)
-			request_count_in(rq, (unsigned long)(in1 - in0));
-		if (out1 > out0)
-			request_count_out(rq, (unsigned long)(out1 - out0));
+	/* The program had the connection: what it carried is the
+	 * request's (the access log, the byte counters).  The kernel counts
+	 * every byte since the connection began, and the daemon counted
+	 * every byte it read or wrote itself (PROXY header and read-ahead
+	 * included): the rest is the program's, from the moment it
+	 * started, before this call too.  Not under TLS, where the
+	 * kernel's bytes are ciphertext. */
+	if (rq->rq_tls == NULL && request_tcp_bytes(rq, &in, &out)) {
+		if (in > rq->rq_bytes_in)
+			request_count_in(rq,
+			    (unsigned long)(in - rq->rq_bytes_in));
+		if (out > rq->rq_bytes_out)
+			request_count_out(rq,
+			    (unsigned long)(out - rq->rq_bytes_out));
 	}
 	return rc;
 }

@@ -550,6 +550,7 @@ server_run(void)
 		return EXIT_OK;
 	}
 	conc_event_fini();
+	conc_thread_fini();
 	/* The last thread to post a finished request has left the lock
 	 * (and ev_async_send) once we hold it. */
 	pthread_mutex_lock(&server.s_done_mtx);

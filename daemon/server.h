@@ -94,6 +94,7 @@ void	conc_event_fini(void);
 /* Joins the thread model's ended threads, keeping or unmapping their
  * stacks (the loop thread). */
 void	conc_thread_reap(void);
+void	conc_thread_fini(void);	/* at exit, no request left */
 
 /*
  * A listening socket (listener.c), shared by every generation whose

@@ -17,9 +17,9 @@ import tempfile
 import time
 import unittest
 
-from ssdtest import (MODELS, DaemonTestCase, conf, exchange, listener_conf,
-                     model_conf, recv_until_eof, self_signed_cert,
-                     send_all, wait_for)
+from ssdtest import (MODELS, DaemonTestCase, conf, exchange, fixture_plugin,
+                     listener_conf, model_conf, recv_until_eof,
+                     self_signed_cert, send_all, wait_for)
 from test_journal import JournalTestCase
 
 ENTRY = re.compile(r"listener=(?P<listener>\S+) peer=(?P<peer>\S+) "
@@ -133,6 +133,24 @@ class AccessLogTests(DaemonTestCase):
                                            x["rest"]).group(1))
                              for x in entries(d, "acl")) == 21,
                  what="21 refusals reported")
+
+    @unittest.skipIf(fixture_plugin("spawnfirst") is None,
+                     "SSD_TEST_PLUGINS unset")
+    def test_program_bytes_before_ssd_waitpid_count(self):
+        # A program quick enough to read its input (and answer) before
+        # its handler calls ssd_waitpid: those bytes are the program's
+        # too.  (The count began at the call: received=0, sent=0; seen
+        # under ThreadSanitizer with exec, which slows the daemon.)
+        d = self.daemon(conf(listener_conf(
+            "x", handler=fixture_plugin("spawnfirst"), concurrency="thread",
+            extra="access_log = true;")))
+        s = d.connect("x")
+        send_all(s, b"1234567\n")
+        self.assertEqual(recv_until_eof(s), b"hello\n")
+        s.close()
+        e = wait_entries(d, 1, "x")[0]
+        self.assertEqual((e["rx"], e["tx"], e["result"]), ("8", "6", "ok"))
+        self.assertTrue(d.log_has(r"program status 3"))
 
     def test_exec_bytes_and_status(self):
         prog = script(self, "wc -c >/dev/null; echo hello; exit 3\n")
