@@ -271,9 +271,19 @@ py_req_write(struct pyreq *self, const void *buf, Py_ssize_t len)
 	return 0;
 }
 
+/*
+ * A small recv reads into the stack and makes bytes of the length read:
+ * bytes of the size asked for (recv(1024) is over pymalloc's 512) come
+ * from malloc and are shrunk after, and a fork child's first such malloc
+ * consolidates the free chunks the daemon left, a copy-on-write fault on
+ * every page of the heap they sit in.
+ */
+#define PY_RECV_STACK	8192
+
 static PyObject *
 py_req_recv(struct pyreq *self, PyObject *args)
 {
+	char		 small[PY_RECV_STACK];
 	Py_ssize_t	 size, n;
 	PyObject	*b;
 	int		 flags = 0;
@@ -285,6 +295,11 @@ py_req_recv(struct pyreq *self, PyObject *args)
 		PyErr_SetString(PyExc_ValueError,
 		    "negative buffersize in recv");
 		return NULL;
+	}
+	if (size <= PY_RECV_STACK) {
+		if ((n = py_req_read(self, small, size)) < 0)
+			return NULL;
+		return PyBytes_FromStringAndSize(small, n);
 	}
 	if ((b = PyBytes_FromStringAndSize(NULL, size)) == NULL)
 		return NULL;
