@@ -249,8 +249,44 @@ def stack_guards(pid):
     return n
 
 
+def malloc_arenas(pid):
+    """glibc's malloc arenas besides the main one, in the daemon: each a
+    64 MiB reservation, the unused part of it inaccessible."""
+    n = 0
+    with open("/proc/%d/maps" % pid) as f:
+        for line in f:
+            fields = line.split()
+            lo, hi = (int(x, 16) for x in fields[0].split("-"))
+            if (32 << 20 <= hi - lo <= 64 << 20 and fields[1] == "---p" and
+                    len(fields) == 5):
+                n += 1
+    return n
+
+
 class ThreadModelTests(ModelCases, DaemonTestCase):
     MODEL = "thread"
+
+    def test_malloc_arenas_one_per_cpu(self):
+        # Each thread that allocates gets an arena of its own, up to 8
+        # per CPU by glibc's default; every later fork copies them all.
+        so = fixture_plugin("crash")
+        if so is None:
+            self.skipTest("SSD_TEST_PLUGINS is not set")
+        d = self.daemon(conf(self.lconf("c", handler=so)))
+        before = malloc_arenas(d.pid)
+        clients = [d.connect("c") for _ in range(30)]
+        for s in clients:       # fopen(3) in 30 threads at once: malloc
+            send_all(s, b"sigs\n")
+        for s in clients:
+            out = b""
+            while not out.endswith(b".\n"):
+                chunk = recv_within(s)
+                self.assertTrue(chunk, out)
+                out += chunk
+        self.assertLessEqual(malloc_arenas(d.pid) - before,
+                             max(2, os.cpu_count()) - 1)
+        for s in clients:
+            s.close()
 
     def test_ended_threads_stacks_are_not_kept(self):
         # glibc keeps up to 40 MiB of ended threads' stacks mapped (160
