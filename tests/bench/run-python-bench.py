@@ -19,6 +19,10 @@ Measures, with build/bench/loadgen:
              over the connection (recv(1024), upper, sendall): msg/s;
   connrate   new connections/s, 50 at a time, the tutorial's handler
              (one recv, upper, sendall, return).
+Beside them, ssd-thread-c: the same daemon's thread model serving the
+compiled-in C echo, no Python at all, in ping-pong: the most that any
+handler, Python or not, gets from a thread per connection here, against
+which the ping-pong target is to be read.
 Each run lasts BENCH_SECS (2) seconds; BENCH_ROUNDS (3) rounds visit the
 targets in alternating order; the best figure is kept.  Prints a table and
 the targets of the issue with PASS or MISS (exit 0 either way, 1 when a
@@ -140,6 +144,9 @@ def start_ssd(procs, tmp):
                       ' queue_size = 4096; options = { path = "%s"; '
                       'module = "handlers"; class = "%s"; }; }'
                       % (model, cls, model, tmp, cls))
+    ls.append('{ name = "thread-c"; address = "127.0.0.1"; port = 0; '
+              'concurrency = "thread"; handler = "echo"; timeout = 0; '
+              'queue_size = 4096; }')
     with open(conf, "w") as f:
         f.write('handler_dir = "%s"; log_level = "info"; '
                 'shutdown_timeout = 2.0;\nlisteners = (\n%s\n);\n'
@@ -163,7 +170,7 @@ def start_ssd(procs, tmp):
         for m in re.finditer(r"listener=(\S+): listening on "
                              r"127\.0\.0\.1:(\d+)", f.read()):
             ports[m.group(1)] = int(m.group(2))
-    if len(ports) != 4:
+    if len(ports) != 5:
         raise SystemExit("run-python-bench: sockserverd did not start; "
                          "see its log")
     return ports
@@ -195,6 +202,7 @@ def main():
         ssd = start_ssd(procs, tmp)
         targets = {
             ("pingpong", "ssd-thread"): ssd["thread-Looped"],
+            ("pingpong", "ssd-thread-c"): ssd["thread-c"],
             ("pingpong", "py-thread"): start_cpython(
                 procs, py, tmp, "ThreadingTCPServer", "Looped"),
             ("connrate", "ssd-thread"): ssd["thread-MyTCPHandler"],
@@ -239,6 +247,13 @@ def main():
         print("%-34s %12d %12d %6.2fx  >= %.1fx %s  (%s vs %s)"
               % (what, a, b, ratio, want, "PASS" if ratio >= want
                  else "MISS", ours, theirs))
+    a, b = best.get(("pingpong", "ssd-thread-c")), best.get(("pingpong",
+                                                              "py-thread"))
+    if a and b:
+        print("ceiling: ping-pong under the thread model with the C echo "
+              "(no Python): %d msg/s, %.2fx py-thread" % (a, a / b))
+    else:
+        failed = True
     return 1 if failed else 0
 
 
