@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,6 +126,53 @@ __asm__(
 /* The coroutine being started, for coro_entry (one per thread). */
 static __thread struct coro *coro_starting;
 static __thread struct coro *coro_starting_from;
+
+/*
+ * Coroutine stacks are left out of fork(2)'s copy (MADV_DONTFORK): the
+ * event model keeps up to 256 finished ones per loop, and every fork of
+ * the daemon (the fork model's, a worker's) would copy their mappings
+ * and page tables.  A child continues only the context that forked, so
+ * when a handler forks from a coroutine (exec under event), a fork
+ * handler makes that one stack copied for the duration of the fork.
+ * Not under ThreadSanitizer, whose state of each context lives on its
+ * stack and which walks it in the child.
+ */
+#ifndef __SANITIZE_THREAD__
+#define CORO_DONTFORK
+static __thread struct coro *coro_forking;
+static pthread_once_t coro_atfork_once = PTHREAD_ONCE_INIT;
+
+static void
+coro_fork_prepare(void)
+{
+	struct coro *co = coro_starting;
+
+	if (co != NULL && co->c_map != NULL &&
+	    madvise(co->c_map, co->c_mapsize, MADV_DOFORK) == 0)
+		coro_forking = co;
+}
+
+static void
+coro_fork_parent(void)
+{
+	if (coro_forking != NULL)
+		madvise(coro_forking->c_map, coro_forking->c_mapsize,
+		    MADV_DONTFORK);
+	coro_forking = NULL;
+}
+
+static void
+coro_fork_child(void)
+{
+	coro_forking = NULL;
+}
+
+static void
+coro_atfork(void)
+{
+	pthread_atfork(coro_fork_prepare, coro_fork_parent, coro_fork_child);
+}
+#endif
 
 /* No cache: loops on several threads create coroutines, and glibc
  * answers from memory anyway. */
@@ -265,6 +313,11 @@ coro_create(struct coro *co, size_t stack_size)
 		errno = saved;
 		return -1;
 	}
+#ifdef CORO_DONTFORK
+	pthread_once(&coro_atfork_once, coro_atfork);
+	/* Should it fail, forks only copy more. */
+	madvise(map, guard + size, MADV_DONTFORK);
+#endif
 	co->c_map = map;
 	co->c_mapsize = guard + size;
 	co->c_stack = map + guard;

@@ -357,6 +357,53 @@ class ForkModelTests(ModelCases, DaemonTestCase):
             self.assertIsNotNone(m, text)
             self.assertEqual(int(m.group(1), 16) & ~libc, 0, text)
 
+    def test_child_copies_no_other_request_stacks(self):
+        # Beside 40 requests parked under event, a fork child gets
+        # neither their coroutine stacks nor those the model keeps for
+        # later (each 2 mappings: stack and guard).  (A running thread's
+        # stack cannot be left out: glibc's fork handler in the child
+        # unlinks the other threads' descriptors, which live on their
+        # stacks; only the thread model's unused ones are.)
+        so = fixture_plugin("crash")
+        if so is None:
+            self.skipTest("SSD_TEST_PLUGINS is not set")
+        if "san-thread" in os.environ.get("SSD_BIN", ""):
+            self.skipTest("stacks are copied under ThreadSanitizer")
+        d = self.daemon(conf(self.lconf("c", handler=so),
+                             model_conf("ev", "event", handler=so),
+                             model_conf("th", "thread", handler=so)))
+        held = []
+        for name in ("ev",):
+            for i in range(40):
+                s = d.connect(name)
+                self.assertEqual(exchange(s, b"%d\n" % i), b"%d\n" % i)
+                held.append(s)
+        with open("/proc/%d/maps" % d.pid) as f:
+            parent = len(f.readlines())
+        s = d.connect("c")
+        send_all(s, b"maps\n")
+        out = b""
+        while not out.endswith(b"\n"):
+            chunk = recv_within(s)
+            self.assertTrue(chunk, out)
+            out += chunk
+        s.close()
+        child = int(out)
+        self.assertLess(child, parent - 75, "the child has %d mappings, "
+                        "its parent %d" % (child, parent))
+        # And a request's thread or coroutine that forks still has its
+        # own stack in the child: exec under both.
+        for model in ("event", "thread"):
+            d2 = self.daemon(conf(model_conf(
+                "x", model, handler="exec",
+                extra='options = { program = "/bin/echo"; '
+                      'args = [ "echo", "forked" ]; };')))
+            s = d2.connect("x")
+            self.assertEqual(recv_until_eof(s), b"forked\n", model)
+            s.close()
+        for s in held:
+            s.close()
+
     def test_crashing_handler_500_requests(self):
         so = fixture_plugin("crash")
         if so is None:

@@ -6,7 +6,9 @@
  * only its own worker); "spin" makes it loop for ever without yielding,
  * as a stuck handler under event would (the per-worker watchdog); "sigs"
  * answers with the SigBlk, SigIgn and SigCgt lines of /proc/self/status
- * (what the process running the request blocks, ignores and catches).
+ * (what the process running the request blocks, ignores and catches);
+ * "maps" answers the number of lines of /proc/self/maps (the mappings of
+ * the process running the request) and a newline.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -31,6 +33,20 @@ crash_handle(struct ssd_request *rq)
 
 			for (;;)
 				spins++;
+		}
+		if (strncmp(line, "maps", 4) == 0) {
+			FILE	*f = fopen("/proc/self/maps", "r");
+			char	 m[512];
+			int	 lines = 0;
+
+			while (f != NULL && fgets(m, sizeof(m), f) != NULL)
+				if (strchr(m, '\n') != NULL)
+					lines++;
+			if (f != NULL)
+				fclose(f);
+			if (ssd_printf(rq, "%d\n", lines) == -1)
+				return -1;
+			continue;
 		}
 		if (strncmp(line, "sigs", 4) == 0) {
 			FILE	*f = fopen("/proc/self/status", "r");
