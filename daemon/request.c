@@ -624,6 +624,12 @@ ssd_write(struct ssd_request *rq, const void *buf, size_t len)
 		return 0;
 	if (rq->rq_tls != NULL)
 		return tls_write(rq, buf, len);
+	/* A blocking send may wait from the start of the call (up to its
+	 * SO_SNDTIMEO, the whole timeout), so the deadline starts there;
+	 * a non-blocking one never waits, and the clock is read only if a
+	 * later send must. */
+	if (saved > 0 && rq->rq_blocking)
+		end = request_now() + saved;
 	for (;;) {
 		if (atomic_load(&rq->rq_cut)) {
 			errno = ECONNABORTED;
