@@ -724,6 +724,15 @@ class TlsReloadTests(DaemonTestCase):
 
 
 @unittest.skipUnless(HAVE_OPENSSL, "the openssl command is missing")
+# GCC 12's AddressSanitizer has no fork handler for its allocator: a fork
+# child can inherit a size class's lock held by a thread that was
+# allocating, and hang at its first malloc (seen: about one run in six,
+# a child's tls_accept stuck in SizeClassAllocator64::GetFromAllocator;
+# ASAN_OPTIONS has nothing against it).  The hang this test looks for
+# cannot be told from that one; the plain and TSan builds run it.
+@unittest.skipIf("/san-address" in os.environ.get("SSD_BIN", ""),
+                 "under AddressSanitizer a fork child can hang in ASan's "
+                 "own allocator lock")
 class TlsForkBesideThreadsTests(DaemonTestCase):
     """fork while other threads are inside OpenSSL: a child that inherits
     one of its locks held would hang in its handshake (seen under ASan:
