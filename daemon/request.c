@@ -936,7 +936,9 @@ request_tcp_bytes(const struct ssd_request *rq, unsigned long long *in,
 {
 	struct tcp_info	 ti;
 	socklen_t	 len = sizeof(ti);
+	struct pollfd	 pfd;
 	int		 inq = 0, outq = 0;
+	bool		 fins = false;
 
 	memset(&ti, 0, sizeof(ti));
 	if (rq->rq_type != SOCK_STREAM ||
@@ -952,15 +954,37 @@ request_tcp_bytes(const struct ssd_request *rq, unsigned long long *in,
 	 * what is still in flight or queued. */
 	*in = ti.tcpi_bytes_received - (unsigned long long)inq;
 	*out = ti.tcpi_bytes_acked + (unsigned long long)outq;
+	/* A connection still open here that both ends closed in turn is
+	 * in CLOSE (7): the kernel moves it there from FIN_WAIT2 or
+	 * CLOSING as the end enters TIME_WAIT, and from LAST_ACK once our
+	 * FIN is acknowledged.  A reset or a time-out ends there too: it
+	 * was such a close if our FIN went out (what was acknowledged or
+	 * is queued exceeds the data sent, once each, and the data not
+	 * sent yet) and no error is pending (POLLERR does not take it).
+	 * (Left: a reset after our FIN whose error the program read, where
+	 * the client's FIN is taken for one that came: received is one
+	 * short.) */
+	if (ti.tcpi_state == 7 && len >= offsetof(struct tcp_info,
+	    tcpi_bytes_retrans) + sizeof(ti.tcpi_bytes_retrans) &&
+	    ti.tcpi_bytes_sent >= ti.tcpi_bytes_retrans &&
+	    *out == ti.tcpi_bytes_sent - ti.tcpi_bytes_retrans +
+	    ti.tcpi_notsent_bytes + 1) {
+		pfd.fd = rq->rq_fd;
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		fins = poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLERR) == 0;
+	}
 	/* A FIN takes a sequence number, which these include: the
 	 * client's once received (CLOSE_WAIT 8, LAST_ACK 9, CLOSING 11,
-	 * TIME_WAIT 6); ours once sent (FIN_WAIT1 4, FIN_WAIT2 5, CLOSING,
-	 * LAST_ACK, TIME_WAIT). */
+	 * TIME_WAIT 6, CLOSE after both FINs); ours once sent (FIN_WAIT1
+	 * 4, FIN_WAIT2 5, CLOSING, LAST_ACK, TIME_WAIT, CLOSE after both
+	 * FINs). */
 	if (*in > 0 && (ti.tcpi_state == 8 || ti.tcpi_state == 9 ||
-	    ti.tcpi_state == 11 || ti.tcpi_state == 6))
+	    ti.tcpi_state == 11 || ti.tcpi_state == 6 || fins))
 		(*in)--;
 	if (*out > 0 && (ti.tcpi_state == 4 || ti.tcpi_state == 5 ||
-	    ti.tcpi_state == 11 || ti.tcpi_state == 9 || ti.tcpi_state == 6))
+	    ti.tcpi_state == 11 || ti.tcpi_state == 9 || ti.tcpi_state == 6 ||
+	    fins))
 		(*out)--;
 	return true;
 }

@@ -156,6 +156,36 @@ class AccessLogTests(DaemonTestCase):
         self.assertEqual((e["rx"], e["tx"], e["result"]), ("8", "6", "ok"))
         self.assertTrue(d.log_has(r"program status 3"))
 
+    def test_exec_bytes_after_a_closing_handshake(self):
+        # The program ends its side (shutdown) and waits for the client
+        # to end its own: both FINs are exchanged before it exits, and
+        # the connection, still open in the daemon, is in CLOSE (the
+        # kernel moves it there from FIN_WAIT2 as it enters TIME_WAIT).
+        # Each FIN takes a sequence number the kernel's byte counts
+        # include: counted, they made received=9 sent=7.
+        prog = script(self, "exec python3 -c '\n"
+                      "import socket\n"
+                      "s = socket.socket(fileno=0)\n"
+                      "d = b\"\"\n"
+                      "while not d.endswith(b\"\\n\"):\n"
+                      "    d += s.recv(100)\n"
+                      "s.sendall(b\"hello\\n\")\n"
+                      "s.shutdown(socket.SHUT_WR)\n"
+                      "while s.recv(100):\n"
+                      "    pass\n"
+                      "s.detach()\n"
+                      "'\n")
+        d = self.daemon(conf(
+            listener_conf("x", handler="exec", concurrency="thread",
+                          extra='access_log = true; options = { program = '
+                          '"%s"; };' % prog)))
+        s = d.connect("x")
+        send_all(s, b"1234567\n")
+        self.assertEqual(recv_until_eof(s), b"hello\n")
+        s.close()
+        e = wait_entries(d, 1, "x")[0]
+        self.assertEqual((e["rx"], e["tx"], e["result"]), ("8", "6", "ok"))
+
     def test_exec_bytes_and_status(self):
         prog = script(self, "wc -c >/dev/null; echo hello; exit 3\n")
         d = self.daemon(conf(
