@@ -40,15 +40,18 @@ usage(FILE *fp, int status)
  * fork(2) afterwards (the fork model's, a worker's) copies them, and its
  * handlers lock and unlock each one: a copy-on-write fault per arena in
  * the parent and in the child, for every request.  One arena per CPU
- * serves threads that mostly wait for I/O as well.  MALLOC_ARENA_MAX in
- * the environment still decides.
+ * serves threads that mostly wait for I/O as well.  MALLOC_ARENA_MAX or
+ * glibc.malloc.arena_max in GLIBC_TUNABLES still decides.
  */
 static void
 main_limit_arenas(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 
-	if (getenv("MALLOC_ARENA_MAX") == NULL)
+	const char *t = getenv("GLIBC_TUNABLES");
+
+	if (getenv("MALLOC_ARENA_MAX") == NULL &&
+	    (t == NULL || strstr(t, "glibc.malloc.arena_max") == NULL))
 		mallopt(M_ARENA_MAX, n < 2 ? 2 : (int)n);
 }
 

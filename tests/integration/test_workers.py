@@ -19,7 +19,8 @@ import signal
 import socket
 import unittest
 
-from ssdtest import (IO_TIMEOUT, MAX_ITER, QUIET, Deadline, DaemonTestCase,
+from ssdtest import (IO_TIMEOUT, MAX_ITER, QUIET, TIME_SCALE, Deadline,
+                     DaemonTestCase,
                      children_of, closed_by_peer, conf, connect_to, exchange,
                      fixture_plugin, listener_conf, nothing_arrives,
                      recv_until_eof, send_all, wait_for)
@@ -455,7 +456,10 @@ class WatchdogTests(WorkerTestCase):
 
     def test_stuck_worker_is_replaced_and_pings_resume(self):
         text = workers_conf(2, ev("c", fixture_plugin("crash")))
-        d = self.daemon(text, env={"WATCHDOG_USEC": "2000000"},
+        # 2 s (a worker stopped for one_per_worker must not look stuck),
+        # longer under valgrind.
+        d = self.daemon(text, env={"WATCHDOG_USEC": "%d" % (2000000 *
+                                                            TIME_SCALE)},
                         start=False, pid_env=("WATCHDOG_PID",))
         d.start()
         pids = self.workers(d, 2)
