@@ -467,15 +467,16 @@ class WatchdogTests(WorkerTestCase):
         victim, other = pids
         send_all(by[victim], b"spin\n")
         d.wait_log(r"worker \d+ \(pid %d\): its loop has not run for "
-                   r"[0-9.]+s \(a handler stuck\?\); killing it" % victim, 10)
-        d.wait_log(r"\(pid %d\) killed by signal 9" % victim, 10)
+                   r"[0-9.]+s \(a handler stuck\?\); killing it" % victim,
+                   10 * TIME_SCALE)
+        d.wait_log(r"\(pid %d\) killed by signal 9" % victim, 10 * TIME_SCALE)
         self.assertEqual(exchange(by[other], b"ok\n"), b"ok\n")
         self.workers(d, 2)
         # The pings go on once every worker beats again.
         d.read_notify()
         mark = len(d.notify_lines())
-        wait_for(lambda: "WATCHDOG=1" in d.notify_lines()[mark:], 5,
-                 what="WATCHDOG=1 after the replacement")
+        wait_for(lambda: "WATCHDOG=1" in d.notify_lines()[mark:],
+                 5 * TIME_SCALE, what="WATCHDOG=1 after the replacement")
         self.assertStopsCleanly(d)
 
 
