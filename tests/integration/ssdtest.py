@@ -108,7 +108,10 @@ def valgrind_command(cmd, log_dir):
     when there was nothing to say."""
     if not VALGRIND:
         return list(cmd)
+    supp = os.path.join(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))), "valgrind.supp")
     return [shutil.which("valgrind") or "valgrind", "--error-exitcode=%d" % VALGRIND_STATUS,
+            "--suppressions=%s" % supp,
             "--leak-check=full", "--errors-for-leak-kinds=definite",
             "--show-leak-kinds=definite", "--track-fds=no", "-q",
             "--vgdb=no",    # no FIFOs in $TMPDIR, which tests check
