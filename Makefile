@@ -268,8 +268,7 @@ check-deb:
 # + OpenSSL echo server, and full handshakes beside nginx's stream module.
 BENCH_TOOLS	= $(B)/bench/loadgen $(B)/bench/refserver $(B)/bench/forkrate \
 		  $(B)/bench/dgramref \
-		  $(B)/bench/sourceflood $(B)/bench/threadref \
-		  $(B)/bench/forkref
+		  $(B)/bench/sourceflood $(B)/bench/modelref
 BENCH_TLS_TOOLS	= $(B)/bench/tlsload $(B)/bench/tlsref
 $(B)/bench/%: tests/bench/%.c | $(DEPS_OK)
 	@mkdir -p $(dir $@)

@@ -74,11 +74,11 @@ conc_thread_recycle(struct conc_thread_stack *s)
 		conc_thread_unmap(s);
 }
 
-void
-conc_thread_reap(void)
+/* Moves the threads that ended their requests to ct_exiting (the loop's). */
+static void
+conc_thread_take_ended(void)
 {
-	struct conc_thread_stacks	 still = SLIST_HEAD_INITIALIZER(still);
-	struct conc_thread_stack	*s;
+	struct conc_thread_stack *s;
 
 	pthread_mutex_lock(&ct_mtx);
 	while ((s = SLIST_FIRST(&ct_ended)) != NULL) {
@@ -86,6 +86,27 @@ conc_thread_reap(void)
 		SLIST_INSERT_HEAD(&ct_exiting, s, s_entry);
 	}
 	pthread_mutex_unlock(&ct_mtx);
+}
+
+/* Stops the retry timer, which was unref'd when started. */
+static void
+conc_thread_retry_stop(void)
+{
+	if (ev_is_active(&ct_retry)) {
+		ev_ref(ct_loop);
+		ev_timer_stop(ct_loop, &ct_retry);
+	}
+}
+
+void
+conc_thread_reap(void)
+{
+	struct conc_thread_stacks	 still = SLIST_HEAD_INITIALIZER(still);
+	struct conc_thread_stack	*s;
+
+	if (ct_loop == NULL)	/* no thread-model request yet */
+		return;
+	conc_thread_take_ended();
 	while ((s = SLIST_FIRST(&ct_exiting)) != NULL) {
 		SLIST_REMOVE_HEAD(&ct_exiting, s_entry);
 		if (pthread_tryjoin_np(s->s_thread, NULL) == 0)
@@ -94,14 +115,9 @@ conc_thread_reap(void)
 			SLIST_INSERT_HEAD(&still, s, s_entry);
 	}
 	ct_exiting = still;
-	if (ct_loop == NULL)
-		return;
-	if (SLIST_EMPTY(&ct_exiting)) {
-		if (ev_is_active(&ct_retry)) {
-			ev_ref(ct_loop);
-			ev_timer_stop(ct_loop, &ct_retry);
-		}
-	} else if (!ev_is_active(&ct_retry)) {
+	if (SLIST_EMPTY(&ct_exiting))
+		conc_thread_retry_stop();
+	else if (!ev_is_active(&ct_retry)) {
 		ev_timer_set(&ct_retry, CONC_THREAD_RETRY, 0);
 		ev_timer_start(ct_loop, &ct_retry);
 		ev_unref(ct_loop);	/* never what keeps the loop running */
@@ -115,17 +131,11 @@ conc_thread_fini(void)
 {
 	struct conc_thread_stack *s;
 
-	if (ct_loop != NULL && ev_is_active(&ct_retry)) {
-		ev_ref(ct_loop);
-		ev_timer_stop(ct_loop, &ct_retry);
-	}
+	if (ct_loop == NULL)	/* the thread model never ran */
+		return;
+	conc_thread_retry_stop();
 	ct_loop = NULL;
-	pthread_mutex_lock(&ct_mtx);
-	while ((s = SLIST_FIRST(&ct_ended)) != NULL) {
-		SLIST_REMOVE_HEAD(&ct_ended, s_entry);
-		SLIST_INSERT_HEAD(&ct_exiting, s, s_entry);
-	}
-	pthread_mutex_unlock(&ct_mtx);
+	conc_thread_take_ended();
 	while ((s = SLIST_FIRST(&ct_exiting)) != NULL) {
 		SLIST_REMOVE_HEAD(&ct_exiting, s_entry);
 		pthread_join(s->s_thread, NULL);

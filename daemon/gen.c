@@ -53,6 +53,12 @@
  *                      (rq_tls) is its own, freed by request_close on
  *                      its thread, and its gen keeps the contexts (and
  *                      their SNI and ALPN callbacks' data) alive as long.
+ *   thread stacks      (struct conc_thread_stack, conc_thread.c) belong to
+ *                      the thread model, not to a gen: a request's thread
+ *                      runs on one and hands it back (ct_ended) as its
+ *                      request ends; the main loop joins the thread, then
+ *                      keeps the stack for a later thread (16 at most) or
+ *                      unmaps it; conc_thread_fini joins and unmaps all.
  *
  * Worker threads read only what a reference keeps alive and what is
  * immutable (the config) or atomic (counters, r_closing, s_stopping).

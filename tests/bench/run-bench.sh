@@ -15,10 +15,11 @@
 # the echo (MiB/s), and fork(2) alone (forkrate) for the fork model's
 # connection rate; then prints the tables, every figure with its ratio to
 # its reference, and the targets of issues 3 and 11 with PASS or MISS.
-# Beside thread and fork it runs their own ceilings, threadref (a bare
-# blocking thread per connection: ping-pong at 100 and idle memory) and
-# forkref (a bare process per connection: connections/s), so that what a
-# model costs by itself is told apart from what the daemon adds.
+# Beside thread and fork it runs their own ceilings (modelref): threadref
+# (a bare blocking thread per connection: ping-pong at 100 and idle
+# memory) and forkref (a bare process per connection: connections/s), so
+# that what a model costs by itself is told apart from what the daemon
+# adds.
 #
 # Throughput runs go in rounds; each round visits the targets in the
 # opposite order of the one before, and the best figure of the rounds is
@@ -54,8 +55,7 @@ STOP_SECS=10		# bound on a server's stop, then SIGKILL
 MODELS="event thread fork sync"
 TARGETS="reference $MODELS"
 
-for f in "$SSD" "$LG" "$REF" "$DREF" "$BIN/forkrate" "$BIN/threadref" \
-    "$BIN/forkref"; do
+for f in "$SSD" "$LG" "$REF" "$DREF" "$BIN/forkrate" "$BIN/modelref"; do
 	if [ ! -x "$f" ]; then
 		echo "run-bench: $f is missing: run 'make bench'" >&2
 		exit 1
@@ -124,14 +124,15 @@ if [ "$NOFILE" != unlimited ] && [ "$NOFILE" -lt $((IDLE + 200)) ]; then
 fi
 
 # start_ref NAME [dgram|threadref|forkref]: starts a reference server
-# (the stream one, the datagram one, or a model's ceiling); sets REF_PID,
-# REF_PORT (or DREF_PORT, or CEIL_PID and CEIL_PORT_threadref/forkref).
+# (the stream one, the datagram one, or a model's ceiling: modelref -m
+# thread or fork); sets REF_PID, REF_PORT (or DREF_PORT, or CEIL_PID and
+# CEIL_PORT_threadref/forkref).
 start_ref() {
 	local out=$TMP/$1.out i pid port=
 	if [ "${2:-}" = dgram ]; then
 		"$DREF" >"$out" 2>&1 &
 	elif [ -n "${2:-}" ]; then
-		"$BIN/$2" -q 4096 >"$out" 2>&1 &
+		"$BIN/modelref" -m "${2%ref}" -q 4096 >"$out" 2>&1 &
 	else
 		"$REF" -q 4096 >"$out" 2>&1 &
 	fi
@@ -249,8 +250,11 @@ dport_of() {
 }
 
 port_of() {
+	local c="CEIL_PORT_$1"
 	if [ "$1" = reference ]; then
 		echo "$REF_PORT"
+	elif [ -n "${!c:-}" ]; then
+		echo "${!c}"
 	else
 		local v="PORT_$1"
 		echo "${!v}"
@@ -327,7 +331,8 @@ run_throughput() {
 			keep_best "pp1.$t" "$line"
 			sleep 0.2
 		done
-		for t in $order; do
+		# threadref: the thread model's ceiling, in the same round.
+		for t in $order threadref; do
 			port=$(port_of "$t")
 			line=$(lg $((${SECS%.*} + WARMUP + 10)) -m pingpong -p "$port" \
 			    -c 100 -d "$SECS" -w "$WARMUP")
@@ -336,13 +341,8 @@ run_throughput() {
 			# sync still has 99 queued clients to go through.
 			sleep 0.5
 		done
-		# The thread model's ceiling, in the same round.
-		line=$(lg $((${SECS%.*} + WARMUP + 10)) -m pingpong \
-		    -p "$CEIL_PORT_threadref" -c 100 -d "$SECS" -w "$WARMUP")
-		progress "pp100 threadref" "$line"
-		keep_best "pp100.threadref" "$line"
-		sleep 0.2
-		for t in $order; do
+		# forkref: the fork model's ceiling, in the same round.
+		for t in $order forkref; do
 			port=$(port_of "$t")
 			line=$(lg $((${SECS%.*} + 10)) -m connrate -p "$port" -c 50 \
 			    -d "$SECS" -k "$CLOSE")
@@ -350,12 +350,6 @@ run_throughput() {
 			keep_best "cr.$t" "$line"
 			sleep 0.5
 		done
-		# The fork model's ceiling, in the same round.
-		line=$(lg $((${SECS%.*} + 10)) -m connrate -p "$CEIL_PORT_forkref" \
-		    -c 50 -d "$SECS" -k "$CLOSE")
-		progress "connrate forkref" "$line"
-		keep_best "cr.forkref" "$line"
-		sleep 0.5
 		# fork(2) alone, in the same round: the fork model's yardstick.
 		line=$(timeout 10 "$BIN/forkrate" "$SECS" 2>/dev/null |
 		    sed 's/^forks_per_s=\([0-9]*\)$/forks_per_s=\1 rate=\1/')

@@ -55,6 +55,18 @@ def local_port(s):
     return s.getsockname()[1]
 
 
+def recv_through(s, end):
+    """What s receives up to and including the end marker (bytes); the
+    crash fixture ends its "sigs" answer with ".\n", "maps" with "\n"."""
+    out = b""
+    while not out.endswith(end):
+        chunk = recv_within(s)
+        if not chunk:
+            raise AssertionError("EOF before %r: %r" % (end, out))
+        out += chunk
+    return out
+
+
 class ModelCases:
     """The tests every model passes; MODEL is one of ssdtest.MODELS."""
 
@@ -280,11 +292,7 @@ class ThreadModelTests(ModelCases, DaemonTestCase):
         for s in clients:       # fopen(3) in 30 threads at once: malloc
             send_all(s, b"sigs\n")
         for s in clients:
-            out = b""
-            while not out.endswith(b".\n"):
-                chunk = recv_within(s)
-                self.assertTrue(chunk, out)
-                out += chunk
+            recv_through(s, b".\n")
         self.assertLessEqual(malloc_arenas(d.pid) - before,
                              max(2, os.cpu_count()) - 1)
         for s in clients:
@@ -346,13 +354,8 @@ class ForkModelTests(ModelCases, DaemonTestCase):
                             "nothing: the test proves little")
         s = d.connect("c")
         send_all(s, b"sigs\n")
-        out = b""
-        while not out.endswith(b".\n"):
-            chunk = recv_within(s)
-            self.assertTrue(chunk, out)
-            out += chunk
+        text = recv_through(s, b".\n").decode()
         s.close()
-        text = out.decode()
         # glibc keeps signals 32 and 33 to itself (sigaction(2) refuses
         # them); ThreadSanitizer's runtime catches 33.
         libc = (1 << 31) | (1 << 32)
@@ -386,13 +389,8 @@ class ForkModelTests(ModelCases, DaemonTestCase):
             parent = len(f.readlines())
         s = d.connect("c")
         send_all(s, b"maps\n")
-        out = b""
-        while not out.endswith(b"\n"):
-            chunk = recv_within(s)
-            self.assertTrue(chunk, out)
-            out += chunk
+        child = int(recv_through(s, b"\n"))
         s.close()
-        child = int(out)
         self.assertLess(child, parent - 100, "the child has %d mappings, "
                         "its parent %d" % (child, parent))
         # And a request's thread or coroutine that forks still has its
